@@ -1,0 +1,23 @@
+# lead-hsr: one DAG from raw datasets to every table and figure of the thesis.
+# Paper scale:  snakemake --profile profiles/slurm                      (config/config.yaml)
+# Demo (CPU):   snakemake --profile profiles/local --configfile config/demo.yaml
+# This file only wires things together; it must parse fast and never import torch (DESIGN §2.3).
+import sys
+
+sys.path.insert(0, workflow.basedir)
+from lead_hsr.config import validate_config
+
+configfile: "config/config.yaml"
+
+
+validate_config(config, f"{workflow.basedir}/config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,36 @@
+"""Which raw datasets each preparer reads, and where each raw dataset comes from.
+
+Light on purpose (no torch, no numpy): the Snakefile imports it at parse time to wire prep rules to their raw
+inputs, and error messages use OFFICIAL_SOURCES to tell the user where to get a missing dataset.
+"""
+
+# preparer name -> raw datasets (keys of config `raw` / `synthetic.datasets`) it reads
+PREPARER_INPUTS = {
+    "celeba_ssl": ["celeba", "mafl"],
+    "mafl": ["celeba", "mafl"],
+    "mafl_unaligned": ["celeba", "mafl"],
+    "aflw_m": ["aflw_m"],
+    "aflw_r": ["aflw_r"],
+    "w300": ["w300"],
+    "celeba_attributes": ["celeba"],
+    "ffhq": ["ffhq"],
+    "lsun_church": ["lsun_church"],
+    "animalface_dog": ["animalface"],
+    "animalface_cat": ["animalface"],
+    "cub": ["cub"],
+}
+
+RAW_DATASETS = ("celeba", "mafl", "aflw_m", "aflw_r", "w300", "ffhq", "lsun_church", "animalface", "cub")
+
+# Where a user gets each raw dataset (named in "missing file" errors).
+OFFICIAL_SOURCES = {
+    "celeba": "CelebA, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (img_align_celeba, img_celeba, Anno/*, Eval/list_eval_partition.txt)",
+    "mafl": "MAFL split lists (training.txt, testing.txt), https://github.com/zhzhanp/TCDCN-face-alignment (MAFL), as used by DVE",
+    "aflw_m": "MTFL, https://mmlab.ie.cuhk.edu.hk/projects/TCDCN.html, and the aflw_cropped crops distributed with DVE (https://github.com/jamt9000/DVE)",
+    "aflw_r": "AFLW_R (aflw_{train,test}_images.txt, aflw_{train,test}_keypoints.mat) distributed with DVE (https://github.com/jamt9000/DVE)",
+    "w300": "300-W, https://ibug.doc.ic.ac.uk/resources/300-W/ (AFW, HELEN, LFPW, IBUG + Bounding Boxes)",
+    "ffhq": "FFHQ, https://github.com/NVlabs/ffhq-dataset (images1024x1024)",
+    "lsun_church": "LSUN church_outdoor_train_lmdb, https://github.com/fyu/lsun",
+    "animalface": "Animal Face dataset (Si & Zhu 2012), as used by StyleGAN2-ADA's AnimalFace dog/cat",
+    "cub": "CUB-200-2011, https://www.vision.caltech.edu/datasets/cub_200_2011/",
+}

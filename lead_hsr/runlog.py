@@ -1,0 +1,36 @@
+"""Send a job's stdout/stderr (including C-level output and tracebacks) to its Snakemake log file.
+
+Every workflow script runs its library call inside `job_log(snakemake)`, so a failed job's log names the
+error. Light module: no torch import.
+"""
+import contextlib
+import os
+import sys
+import traceback
+
+
+@contextlib.contextmanager
+def job_log(smk):
+    """Redirect fd 1 and 2 to the rule's first log file (if any); log and re-raise errors."""
+    log = smk.log[0] if len(smk.log) else None
+    if log is None:
+        yield
+        return
+    os.makedirs(os.path.dirname(log) or ".", exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "a") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()
+            sys.stderr.flush()
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)

@@ -1,0 +1,16 @@
+"""Render one raw dataset of the built-in synthetic data in its official layout."""
+from pathlib import Path
+
+from lead_hsr.data.synthetic import write_dataset
+from lead_hsr.runlog import job_log
+
+with job_log(snakemake):
+    spec = snakemake.params.spec
+    written = write_dataset(
+        snakemake.wildcards.dataset,
+        Path(snakemake.output[0]),
+        counts=spec["counts"],
+        seed=snakemake.params.seed,
+        image_size=spec.get("image_size"),
+    )
+    print(f"wrote {snakemake.wildcards.dataset}: {written}")
