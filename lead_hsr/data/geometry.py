@@ -1,0 +1,176 @@
+"""Landmark-protocol geometry: image + landmarks transformed together.
+
+Conventions (from the DVE evaluation code, github jamt9000/DVE `data_loader/data_loaders.py`, which LEAD and
+ContrastLandmark follow): landmarks are float (x, y) arrays of shape K x 2 in 0-based pixel coordinates, and they
+scale with the image as x' = x * W'/W (DVE's `keypoints *= imwidth / size`). This differs from the
+pixel-centre-exact (x + 0.5) * s - 0.5 by at most 0.5 * |1 - s| px; we keep DVE's convention so prepared
+landmarks equal the ones the published numbers were measured on.
+
+Prepared stores hold images at `resize` x `resize` (136 in the paper); `central_crop` removes `crop` pixels on
+every side at load time (136 - 2 * 20 = 96). The demo uses the same functions with smaller sizes from the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from lead_hsr.errors import InputError
+
+# --- protocol constants (each with its source) -------------------------------------------------------------
+RESIZE = 136  # DVE/CL landmark configs: imwidth 136
+CROP = 20  # DVE/CL landmark configs: crop 20 on every side -> 96 x 96
+NORM_MEAN = (0.5084, 0.4224, 0.3769)  # DVE data_loaders.py transforms.Normalize mean (CelebA statistics)
+NORM_STD = (0.2599, 0.2371, 0.2323)  # DVE data_loaders.py transforms.Normalize std
+CELEBA_ALIGNED_CROP = (30, 0, 178, 178)  # (top, left, height, width): DVE MAFLAligned "move head up a bit"
+W300_BOX_WIDTH = 52  # DVE ThreeHundredW: "make the (tightly cropped) face 52px"
+W300_WINDOW = 100  # DVE ThreeHundredW: 24 px padding on each side -> 100 x 100 window
+W300_VERTICAL_SHIFT = 2  # DVE ThreeHundredW: the window is moved 2 px up (`by - pp - 2`)
+AFLW_M_CROP_SIZE = 150  # DVE AFLW_MTFL: all MTFL/aflw_cropped images are 150 x 150 (`imwidth / 150.`)
+ZOOM_RANGE_TRAIN = (1.0, 1.5)  # thesis Sec. 3 "sensitivity to scale": train zoom-out factor U(1, 1.5)
+ZOOM_RANGE_TEST = (1.0, 2.0)  # thesis Sec. 3 "sensitivity to scale": test zoom-out factor U(1, 2)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Prepared image size (`resize`) and the margin removed at load time (`crop`)."""
+
+    resize: int = RESIZE
+    crop: int = CROP
+
+    @property
+    def crop_size(self) -> int:
+        return self.resize - 2 * self.crop
+
+    @classmethod
+    def from_config(cls, config: dict | None, where: str = "config geometry") -> "Geometry":
+        """Build from a config mapping `{resize: int, crop: int}`; missing keys take the paper values."""
+        if isinstance(config, Geometry):
+            return config
+        config = dict(config or {})
+        unknown = set(config) - {"resize", "crop"}
+        if unknown:
+            raise InputError(f"{where}: unknown keys {sorted(unknown)}; expected only 'resize' and 'crop'.")
+        geometry = cls(resize=config.get("resize", RESIZE), crop=config.get("crop", CROP))
+        if not (isinstance(geometry.resize, int) and isinstance(geometry.crop, int)):
+            raise InputError(f"{where}: resize and crop must be integers, got {geometry}.")
+        if geometry.crop < 0 or geometry.crop_size < 8:
+            raise InputError(f"{where}: need crop >= 0 and resize - 2*crop >= 8, got {geometry}. "
+                             f"Fix: the paper uses resize {RESIZE}, crop {CROP}.")
+        return geometry
+
+
+PAPER_GEOMETRY = Geometry(RESIZE, CROP)
+
+
+def _as_landmarks(landmarks) -> np.ndarray:
+    return np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+
+
+def crop(image: np.ndarray, landmarks, top: int, left: int, height: int, width: int):
+    """Crop a window (which may extend past the image: zero padding there); landmarks shift with it."""
+    out = np.zeros((height, width, image.shape[2]), dtype=image.dtype)
+    src_y0, src_x0 = max(top, 0), max(left, 0)
+    src_y1, src_x1 = min(top + height, image.shape[0]), min(left + width, image.shape[1])
+    if src_y1 > src_y0 and src_x1 > src_x0:
+        out[src_y0 - top:src_y1 - top, src_x0 - left:src_x1 - left] = image[src_y0:src_y1, src_x0:src_x1]
+    return out, _as_landmarks(landmarks) - np.array([left, top], dtype=np.float64)
+
+
+def resize(image: np.ndarray, landmarks, height: int, width: int, resample=Image.BILINEAR):
+    """Resize (PIL bilinear with antialiasing, as torchvision's Resize on PIL images); landmarks scale."""
+    in_height, in_width = image.shape[:2]
+    out = np.asarray(Image.fromarray(image).resize((width, height), resample=resample))
+    scale = np.array([width / in_width, height / in_height], dtype=np.float64)
+    return out, _as_landmarks(landmarks) * scale
+
+
+def celeba_aligned(image: np.ndarray, landmarks, size: int = RESIZE):
+    """Aligned CelebA: crop 178 x 178 at top 30, left 0, then resize to `size` (DVE MAFLAligned)."""
+    top, left, height, width = CELEBA_ALIGNED_CROP
+    cropped, moved = crop(image, landmarks, top, left, height, width)
+    return resize(cropped, moved, size, size)
+
+
+def square_resize(image: np.ndarray, landmarks, size: int = RESIZE):
+    """Resize to size x size, breaking the aspect ratio when the input is not square (AFLW_R, AFLW_M crops)."""
+    return resize(image, landmarks, size, size)
+
+
+def w300_box_crop(image: np.ndarray, landmarks, box, size: int = RESIZE):
+    """300W: scale so the ground-truth box is 52 px wide, take the 100 x 100 window at its centre, resize.
+
+    `box` is (xmin, ymin, xmax, ymax) in MATLAB 1-based pixels (bb_ground_truth); `landmarks` are 0-based.
+    The arithmetic reproduces DVE's ThreeHundredW.__getitem__ (itself a port of MATLAB code), including the
+    floor of the scaled centre and the 2 px upward shift, so prepared landmarks equal DVE's.
+    """
+    xmin, ymin, xmax, ymax = (float(v) for v in box)
+    box_width, box_height = xmax - xmin + 1, ymax - ymin + 1
+    centre_x, centre_y = xmin + (box_width + 1) / 2, ymin + (box_height + 1) / 2
+    factor = W300_BOX_WIDTH / box_width
+    scaled_size = (max(int(image.shape[1] * factor), 1), max(int(image.shape[0] * factor), 1))
+    scaled = np.asarray(Image.fromarray(image).resize(scaled_size, resample=Image.BICUBIC))  # PIL default
+    pad = (W300_WINDOW - W300_BOX_WIDTH) // 2
+    left = int(np.floor(factor * centre_x) - W300_BOX_WIDTH / 2 + 1 - pad) - 1  # 0-based first column
+    top = int(np.floor(factor * centre_y) - W300_BOX_WIDTH / 2 + 1 - pad - W300_VERTICAL_SHIFT) - 1
+    window, _ = crop(scaled, np.zeros((0, 2)), top, left, W300_WINDOW, W300_WINDOW)
+    # DVE: (1-based landmark * factor) - (first 1-based column - 1) - 1, here with 0-based landmarks
+    moved = (_as_landmarks(landmarks) + 1) * factor - np.array([left + 1, top + 1], dtype=np.float64)
+    return resize(window, moved, size, size)
+
+
+def zoomed_box_crop(image: np.ndarray, landmarks, box, zoom: float, size: int = RESIZE):
+    """Unaligned MAFL: a square window of side zoom * max(w, h) centred on the box, zero-padded, resized.
+
+    `box` is (x, y, width, height) as in list_bbox_celeba.txt. The thesis scales "the side length of the
+    bounding box" by the zoom-out factor; we take the square on the longer side so faces keep their aspect.
+    """
+    x, y, width, height = (float(v) for v in box)
+    side = max(int(round(zoom * max(width, height))), 1)
+    left = int(round(x + width / 2 - side / 2))
+    top = int(round(y + height / 2 - side / 2))
+    window, moved = crop(image, landmarks, top, left, side, side)
+    return resize(window, moved, size, size)
+
+
+def central_crop(images, landmarks, crop: int = CROP, channels_last: bool = True):
+    """Remove `crop` pixels from every side at load time (136 -> 96); landmarks shift by -crop.
+
+    Works on one image or a batch, numpy or torch; `channels_last=False` for N x 3 x H x W tensors;
+    `landmarks` may be None (stores without landmarks).
+    """
+    if crop == 0:
+        return images, landmarks
+    moved = None if landmarks is None else landmarks - crop
+    if channels_last:
+        cropped = images[..., crop:-crop, crop:-crop, :]
+    else:
+        cropped = images[..., crop:-crop, crop:-crop]
+    return cropped, moved
+
+
+def normalize_images(images_uint8, device="cpu"):
+    """uint8 N x H x W x 3 (numpy or torch) -> float32 N x 3 x H x W tensor normalised with NORM_MEAN/STD."""
+    import torch  # local import: geometry stays usable without torch for preparation
+
+    tensor = torch.as_tensor(np.asarray(images_uint8), device=device)
+    tensor = tensor.permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(NORM_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(NORM_STD, device=device).view(1, 3, 1, 1)
+    return (tensor - mean) / std
+
+
+def inside(landmarks, height: int, width: int) -> np.ndarray:
+    """Per-landmark mask: inside the image (NaN landmarks count as inside: they are 'absent')."""
+    points = _as_landmarks(landmarks)
+    x, y = points[:, 0], points[:, 1]
+    ok = (x >= -0.5) & (x <= width - 0.5) & (y >= -0.5) & (y <= height - 0.5)
+    return ok | np.isnan(x) | np.isnan(y)
+
+
+def sample_zoom(rng: np.random.Generator, split: str) -> float:
+    """Zoom-out factor for unaligned MAFL: U(1, 1.5) for train, U(1, 2) for test (thesis Sec. 3)."""
+    low, high = ZOOM_RANGE_TRAIN if split == "train" else ZOOM_RANGE_TEST
+    return float(rng.uniform(low, high))
