@@ -1,0 +1,8 @@
+"""lead_hsr.report: the thesis's tables and figures.
+
+- `spec`: the table specifications of config/tables.yaml (load, validate, run keys); light enough for the
+  Snakefile to import at parse time (yaml only).
+- `tables`: aggregate per-run metric JSONs (seeds -> mean ± population std) into a table with our numbers
+  beside the thesis's, written as CSV, Markdown and LaTeX.
+- `figures`: headless matplotlib helpers (atomic PNG saves, image grids with landmarks, line plots, histograms).
+"""
