@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, workflow.basedir)
 from lead_hsr.config import validate_config
 
-configfile: "config/config.yaml"
+configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate_config(config, f"{workflow.basedir}/config/schema.yaml")
@@ -15,6 +15,7 @@ validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/lead.smk"
 
 
 rule all:

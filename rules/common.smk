@@ -1,7 +1,7 @@
 # Path helpers and config lookups shared by every rule file. No logic beyond building paths.
 from pathlib import Path
 
-from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS
+from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
 
 RESULTS = config["results"]
 WORK = config["work_dir"]  # undeclared checkpoints and caches: Snakemake never deletes them on retry
@@ -15,6 +15,7 @@ wildcard_constraints:
 
 localrules:
     all,
+    data,
 
 
 def raw_root(dataset):
@@ -28,6 +29,12 @@ def raw_root(dataset):
             f"config: raw dataset '{dataset}' has no root; set raw.{dataset}.root to the directory holding "
             f"the official layout, or list it under synthetic.datasets (see config/README.md)"
         )
+
+
+def synthetic_depends(dataset):
+    """{'celeba_root': ...} for a synthetic dataset made from another one (MAFL lists CelebA files)."""
+    base = SYNTHETIC_DEPENDS.get(dataset)
+    return {f"{base}_root": raw_root(base)} if base else {}
 
 
 def prepared(store):
@@ -64,3 +71,43 @@ def data_targets():
 
 def all_targets():
     return data_targets()
+
+
+# ---- LEAD ----
+LEAD = config.get("lead", {})
+
+
+def crop_size():
+    """Side of the landmark crop (96 in the paper); feature sizes derive from it."""
+    return config["geometry"]["resize"] - 2 * config["geometry"]["crop"]
+
+
+def stage1_weights(stage1):
+    return f"{RESULTS}/lead/stage1/stage1~{stage1}/weights.pt"
+
+
+def stage2_weights(stage1, stage2, dim, proj):
+    return f"{RESULTS}/lead/stage2/stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}/weights.pt"
+
+
+def stage1_options(stage1):
+    """Config `lead.stage1.common` + `lead.stage1.<objective>`, plus what the DAG decides (crop, seed)."""
+    base = {**LEAD["stage1"]["common"], "crop": crop_size(), "seed": config["seed"]}
+    if stage1 == "random":
+        return {k: base[k] for k in ("arch", "crop", "seed", "device") if k in base}
+    return {**base, **LEAD["stage1"].get(stage1, {}), "objective": stage1}
+
+
+def stage2_options(stage2, dim, proj):
+    opts = {**LEAD["stage2"]["common"], **LEAD["stage2"].get(stage2, {})}
+    opts.update(objective=stage2, dim=int(dim), crop=crop_size(), seed=config["seed"])
+    if stage2 == "lead":
+        opts["proj_head"] = proj
+    return opts
+
+
+def gpu_resources(rule_name):
+    """Per-rule GPU resources from config `resources.<rule>` (used by the Slurm profile; ignored locally)."""
+    spec = config.get("resources", {}).get(rule_name, {})
+    return {"gpu": spec.get("gpu", 1), "cpus_per_gpu": spec.get("cpus_per_gpu", 8),
+            "mem_mb": spec.get("mem_mb", 32000), "runtime": spec.get("runtime", 24 * 60)}

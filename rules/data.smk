@@ -2,6 +2,8 @@
 
 
 rule generate_synthetic:
+    input:
+        unpack(lambda w: synthetic_depends(w.dataset)),
     output:
         directory(f"{SYNTHETIC.get('root', 'synthetic')}/{{dataset}}"),
     params:
@@ -66,3 +68,9 @@ rule data_figure:
         runtime=10,
     script:
         f"{SCRIPTS}/data_figure.py"
+
+
+rule data:
+    """Every prepared store and its preview figure (`snakemake data`)."""
+    input:
+        data_targets(),

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.data.synthetic import write_dataset
-from lead_hsr.runlog import job_log
+from lead_hsr.jobs import job_log
 
 with job_log(snakemake):
     spec = snakemake.params.spec
@@ -12,5 +12,6 @@ with job_log(snakemake):
         counts=spec["counts"],
         seed=snakemake.params.seed,
         image_size=spec.get("image_size"),
+        **{key: Path(path) for key, path in snakemake.input.items()},
     )
     print(f"wrote {snakemake.wildcards.dataset}: {written}")

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.data.prepare_all import prepare
-from lead_hsr.runlog import job_log
+from lead_hsr.jobs import job_log
 
 with job_log(snakemake):
     spec = snakemake.params.spec

@@ -4,11 +4,18 @@ from pathlib import Path
 from lead_hsr.errors import InputError
 
 
+# Which keys of config `geometry` each family of preparers reads.
+LANDMARK_GEOMETRY_KEYS = ("resize", "crop")
+GAN_GEOMETRY_KEYS = ("resolution",)
+
+
 def preparers() -> dict:
+    """name -> (preparer, the geometry keys it takes)."""
     from lead_hsr.data.prepare import PREPARERS
     from lead_hsr.data.prepare_gan import PREPARERS_GAN
 
-    return {**PREPARERS, **PREPARERS_GAN}
+    return {**{k: (f, LANDMARK_GEOMETRY_KEYS) for k, f in PREPARERS.items()},
+            **{k: (f, GAN_GEOMETRY_KEYS) for k, f in PREPARERS_GAN.items()}}
 
 
 def prepare(name: str, raw_roots: dict, out: Path, geometry: dict, expected_counts=None, options=None,
@@ -17,5 +24,7 @@ def prepare(name: str, raw_roots: dict, out: Path, geometry: dict, expected_coun
     table = preparers()
     if name not in table:
         raise InputError(f"unknown preparer '{name}'; expected one of {sorted(table)} (config prepared.<store>.preparer)")
-    return table[name](name, raw_roots, Path(out), geometry, expected_counts=expected_counts,
-                       skip_corrupt=skip_corrupt, seed=seed, **(options or {}))
+    preparer, keys = table[name]
+    geometry = {k: geometry[k] for k in keys}
+    return preparer(name, raw_roots, Path(out), geometry, expected_counts=expected_counts,
+                    skip_corrupt=skip_corrupt, seed=seed, **(options or {}))

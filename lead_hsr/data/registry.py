@@ -20,6 +20,9 @@ PREPARER_INPUTS = {
     "cub": ["cub"],
 }
 
+# Synthetic raw datasets built from another synthetic dataset (MAFL's lists name CelebA files).
+SYNTHETIC_DEPENDS = {"mafl": "celeba"}
+
 RAW_DATASETS = ("celeba", "mafl", "aflw_m", "aflw_r", "w300", "ffhq", "lsun_church", "animalface", "cub")
 
 # Where a user gets each raw dataset (named in "missing file" errors).

@@ -1,4 +1,4 @@
-"""Send a job's stdout/stderr (including C-level output and tracebacks) to its Snakemake log file.
+"""Job plumbing for workflow scripts. Send a job's stdout/stderr (including C-level output and tracebacks) to its Snakemake log file.
 
 Every workflow script runs its library call inside `job_log(snakemake)`, so a failed job's log names the
 error. Light module: no torch import.
@@ -34,3 +34,20 @@ def job_log(smk):
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
+
+
+# Stop this long before the scheduler's limit: enough to write a checkpoint (the smaller of the two).
+RUNTIME_MARGIN_S = 300
+RUNTIME_MARGIN_FRACTION = 0.1
+
+
+def time_budget_from_runtime(runtime_minutes) -> float | None:
+    """Wall-time budget for a trainer from the rule's `resources.runtime` (minutes), minus a checkpoint margin.
+
+    None (no budget) when the rule sets no runtime. The trainer stops cleanly with a non-zero exit before the
+    budget ends, so Snakemake's `retries` resume it instead of Slurm killing it mid-checkpoint.
+    """
+    if not runtime_minutes:
+        return None
+    seconds = float(runtime_minutes) * 60
+    return seconds - min(RUNTIME_MARGIN_S, RUNTIME_MARGIN_FRACTION * seconds)

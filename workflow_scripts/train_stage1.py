@@ -1,0 +1,14 @@
+"""LEAD stage 1: BYOL / MoCo-v2 training, or the random-init baseline (BatchNorm statistics recomputed)."""
+from pathlib import Path
+
+from lead_hsr.lead.stage1 import train_stage1, write_random_init
+from lead_hsr.jobs import job_log, time_budget_from_runtime
+
+with job_log(snakemake):
+    store, out = Path(snakemake.input[0]), Path(snakemake.output.weights)
+    if snakemake.wildcards.stage1 == "random":
+        write_random_init(store, out, snakemake.params.options, out_options=snakemake.output.options)
+    else:
+        train_stage1(store, out, snakemake.params.options, Path(snakemake.params.work_dir),
+                     time_budget_s=time_budget_from_runtime(snakemake.resources.runtime),
+                     out_options=snakemake.output.options)
