@@ -1,0 +1,149 @@
+"""StyleGAN2 building blocks in plain PyTorch: equalized learning rate, [1,3,3,1] FIR resampling, modulated conv.
+
+Facts from Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (CVPR 2020), Sec. 2.2 and App. B:
+weights are stored N(0, 1) and scaled at run time by gain / sqrt(fan_in) ("equalized learning rate"); resampling
+uses the separable [1,3,3,1] binomial filter; styles modulate conv weights per sample and demodulation
+rescales each output channel to unit expected norm.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# Binomial low-pass filter used for every up/down-sampling step (StyleGAN2, App. B).
+RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
+# Leaky ReLU slope and the gain that keeps activations' second moment at 1 (StyleGAN2 code facts).
+LRELU_SLOPE = 0.2
+LRELU_GAIN = math.sqrt(2.0)
+# Small constant inside the demodulation rsqrt (StyleGAN2 Eq. 3).
+DEMOD_EPS = 1e-8
+
+
+def fir_filter_2d(taps=RESAMPLE_TAPS, device=None) -> torch.Tensor:
+    """Separable 2-D filter (outer product of `taps`), normalised to sum 1."""
+    t = torch.as_tensor(taps, dtype=torch.float32, device=device)
+    f = torch.outer(t, t)
+    return f / f.sum()
+
+
+def fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0) -> torch.Tensor:
+    """Filter every channel of `x` with 2-D filter `f` after zero-padding (pad_before, pad_after) per axis.
+
+    Implemented as a depthwise conv2d (the filter is flipped so this is a true convolution)."""
+    c = x.shape[1]
+    x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
+    w = (f.flip([0, 1]) * gain).to(x.dtype)[None, None].repeat(c, 1, 1, 1)
+    return F.conv2d(x, w, groups=c)
+
+
+def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Zero-insertion x2 then FIR with gain 4 (keeps the mean); output exactly 2H x 2W, centred."""
+    n, c, h, w = x.shape
+    z = x.new_zeros(n, c, h, 2, w, 2)
+    z[:, :, :, 0, :, 0] = x
+    z = z.reshape(n, c, 2 * h, 2 * w)
+    ft = f.shape[0]
+    return fir(z, f, pad=((ft + 1) // 2, (ft - 2) // 2), gain=4.0)
+
+
+def downsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """FIR low-pass then keep every second sample; output exactly H/2 x W/2, centred."""
+    ft = f.shape[0]
+    return fir(x, f, pad=((ft - 1) // 2, (ft - 2) // 2))[:, :, ::2, ::2]
+
+
+def bias_act(x: torch.Tensor, bias: torch.Tensor | None, activation: str, gain: float = 1.0,
+             clamp: float | None = None) -> torch.Tensor:
+    """Add per-channel bias, apply 'linear' or 'lrelu' (with its sqrt(2) gain), extra gain, optional clamp."""
+    if bias is not None:
+        x = x + bias.to(x.dtype).reshape([1, -1] + [1] * (x.ndim - 2))
+    if activation == "lrelu":
+        x = F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
+    elif activation == "relu":
+        x = F.relu(x) * LRELU_GAIN
+    elif activation != "linear":
+        raise ValueError(f"unknown activation {activation!r}")
+    if gain != 1.0:
+        x = x * gain
+    if clamp is not None:
+        x = x.clamp(-clamp, clamp)
+    return x
+
+
+class EqualLinear(nn.Module):
+    """Fully connected layer with equalized lr: w ~ N(0, 1/lr_mul^2), used as w * lr_mul / sqrt(in)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, bias_init: float = 0.0,
+                 lr_multiplier: float = 1.0, activation: str = "linear"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], float(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / math.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        x = x.matmul(w.t())
+        b = None if self.bias is None else self.bias * self.bias_gain
+        return bias_act(x, b, self.activation)
+
+
+class EqualConv2d(nn.Module):
+    """Conv with equalized lr, optional x2 down-sampling through the FIR filter (used by the discriminator)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
+                 activation: str = "linear", down: bool = False, gain: float = 1.0):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.register_buffer("resample_filter", fir_filter_2d(), persistent=False)
+        self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
+        self.activation, self.down, self.gain = activation, down, gain
+        self.padding = kernel_size // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        if self.down and w.shape[-1] == 1:
+            x = F.conv2d(downsample2x(x, self.resample_filter), w)
+        elif self.down:
+            # Blur first with extra padding, then a strided conv: output is exactly H/2.
+            ft = self.resample_filter.shape[0]
+            p = self.padding + (ft - 1) // 2
+            x = F.conv2d(fir(x, self.resample_filter, pad=(p, p)), w, stride=2)
+        else:
+            x = F.conv2d(x, w, padding=self.padding)
+        return bias_act(x, self.bias, self.activation, gain=self.gain)
+
+
+def modulate_weights(weight: torch.Tensor, styles: torch.Tensor, demodulate: bool) -> torch.Tensor:
+    """Per-sample conv weights [N, O, I, k, k]: weight scaled by styles over I, then (optionally) each output
+    filter rescaled to unit L2 norm (StyleGAN2 Eq. 1-3)."""
+    w = weight[None] * styles[:, None, :, None, None]
+    if demodulate:
+        w = w * torch.rsqrt(w.square().sum(dim=[2, 3, 4], keepdim=True) + DEMOD_EPS)
+    return w
+
+
+def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,
+                     up: bool = False, resample_filter: torch.Tensor | None = None) -> torch.Tensor:
+    """Modulated conv as one grouped conv over the batch (the 'fused' form of StyleGAN2).
+
+    up=True: transposed stride-2 conv followed by the FIR filter (gain 4), giving exactly 2H x 2W."""
+    n, c, h, wd = x.shape
+    o, i, k, _ = weight.shape
+    w = modulate_weights(weight, styles, demodulate).to(x.dtype)
+    x = x.reshape(1, n * c, h, wd)
+    if up:
+        w = w.transpose(1, 2).reshape(n * i, o, k, k)
+        x = F.conv_transpose2d(x, w, stride=2, groups=n)
+        x = x.reshape(n, o, x.shape[2], x.shape[3])
+        # (2H + k - 2) samples after the transposed conv; pad so the 4-tap FIR returns 2H, centred.
+        ft = resample_filter.shape[0]
+        total = 2 * h - x.shape[2] + ft - 1
+        return fir(x, resample_filter, pad=(total // 2, total - total // 2), gain=4.0)
+    x = F.conv2d(x, w.reshape(n * o, i, k, k), padding=k // 2, groups=n)
+    return x.reshape(n, o, h, wd)

@@ -1,0 +1,435 @@
+"""StyleGAN2-ADA (+ HSR) training through the shared trainer (`lead_hsr.train.train`).
+
+One iteration = the four StyleGAN2-ADA phases: Gmain (non-saturating loss [+ HSR]), Greg (lazy path-length
+regularization every `pl_interval` steps), Dmain (logistic loss, ADA statistics), Dreg (lazy R1 every
+`r1_interval` steps); then the G EMA update and the ADA p adjustment. Lazy phases scale the loss by their interval
+and Adam's lr/betas by k/(k+1) (StyleGAN2, App. B). All randomness comes from the global RNGs (restored on resume)
+or from `batch_indices(seed, step)`, so a resumed CPU run is bitwise identical to an uninterrupted one.
+
+"HSR after K kimg" = a new run with `init_from` = the baseline's K-kimg snapshot (exported with
+`export_snapshots_kimg`), fresh HSR heads.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lead_hsr.errors import InputError
+from lead_hsr.gan import loss as L
+from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, AdaptiveAugment
+from lead_hsr.gan.extractors import ExtractorSpec, FeatureExtractor
+from lead_hsr.gan.hsr import HSRSpec, build_hsr_heads
+from lead_hsr.gan.networks import Discriminator, Generator, count_parameters, get_preset
+
+R1_INTERVAL = 16            # StyleGAN2: lazy R1 every 16 minibatches
+PL_INTERVAL = 4             # StyleGAN2: lazy path-length regularization every 4 minibatches
+PL_WEIGHT = 2.0             # StyleGAN2-ADA default path-length weight
+PL_DECAY = 0.01             # decay of the running mean path length
+PL_BATCH_SHRINK = 2         # path length on half the batch
+ADAM_BETAS = (0.0, 0.99)    # StyleGAN2-ADA
+ADAM_EPS = 1e-8
+STYLE_MIXING_PROB = 0.9
+
+# Defaults = HSR's paper runs (DESIGN section 6: batch 16, mbstd group 4, lr 0.002, EMA 10 kimg, gamma 1).
+DEFAULT_OPTIONS: dict = dict(
+    preset="paper256",          # name in networks.PRESETS or a dict of architecture keys
+    batch=16,
+    lr=0.002,
+    gamma=1.0,                  # R1 weight; 0 turns R1 off
+    r1_interval=R1_INTERVAL,
+    pl_weight=PL_WEIGHT,        # 0 turns path-length regularization off (Table 4.4 "PLR")
+    pl_interval=PL_INTERVAL,    # also sets G's Adam k/(k+1) correction, kept when pl_weight=0 (as official code)
+    pl_decay=PL_DECAY,
+    pl_batch_shrink=PL_BATCH_SHRINK,
+    style_mixing=STYLE_MIXING_PROB,
+    ema_kimg=10.0,
+    ema_rampup=None,            # e.g. 0.05: EMA half-life <= 5% of the images seen so far
+    ada=True,                   # adaptive 'bgc' augmentation on/off
+    ada_target=ADA_TARGET,
+    ada_interval=ADA_INTERVAL,
+    ada_kimg=ADA_KIMG,
+    xflip=True,                 # dataset doubled by horizontal flips
+    total_kimg=25000,
+    snapshot_kimg=200,          # sample grid + snapshot in work_dir every N kimg
+    export_snapshots_kimg=[],   # snapshots also written to out_dir (e.g. [500] for "HSR after 500 kimg")
+    init_from=None,             # path of a network.pt-format snapshot to start from (fresh HSR heads)
+    hsr=None,                   # None = off; else dict with HSRSpec and ExtractorSpec keys (see hsr.py)
+    weights_cache="weights_cache",
+    device="auto",
+    precision="none",           # "bf16"/"fp16" autocast on CUDA; CPU always fp32
+    seed=0,
+    checkpoint_every=100,       # steps
+    grid_size=8,                # sample grids are grid_size x grid_size images
+)
+HSR_KEYS = set(HSRSpec.__dataclass_fields__)
+EXTRACTOR_KEYS = {f"extractor_{k}" if k != "name" else "extractor" for k in ExtractorSpec.__dataclass_fields__}
+
+
+def resolve_options(options: dict) -> dict:
+    """Defaults filled in, unknown keys rejected, HSR settings expanded (so options.json records every value)."""
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise InputError(f"unknown GAN training options {sorted(unknown)}; valid keys: {sorted(DEFAULT_OPTIONS)}")
+    opts = dict(DEFAULT_OPTIONS, **options)
+    opts["preset"] = get_preset(opts["preset"])
+    if opts["hsr"] is not None:
+        opts["hsr"] = _resolve_hsr(dict(opts["hsr"]))
+    if opts["batch"] % opts["preset"]["mbstd_group"] and opts["batch"] > opts["preset"]["mbstd_group"]:
+        raise InputError(f"GAN batch {opts['batch']} must be divisible by mbstd_group "
+                         f"{opts['preset']['mbstd_group']}; fix 'batch' or the preset")
+    return opts
+
+
+def _resolve_hsr(hsr: dict) -> dict:
+    unknown = set(hsr) - HSR_KEYS - EXTRACTOR_KEYS
+    if unknown:
+        raise InputError(f"unknown HSR options {sorted(unknown)}; valid: {sorted(HSR_KEYS | EXTRACTOR_KEYS)}")
+    spec = HSRSpec(**{k: v for k, v in hsr.items() if k in HSR_KEYS})
+    ext = _extractor_spec(hsr)
+    return dict(spec.to_dict(), **{("extractor" if k == "name" else f"extractor_{k}"): v
+                                    for k, v in ext.to_dict().items() if k != "timm_name"})
+
+
+def _extractor_spec(hsr: dict) -> ExtractorSpec:
+    kw = {("name" if k == "extractor" else k[len("extractor_"):]): v for k, v in hsr.items() if k in EXTRACTOR_KEYS}
+    return ExtractorSpec(**kw)
+
+
+def kimg_to_steps(kimg: float, batch: int) -> int:
+    return max(1, math.ceil(kimg * 1000 / batch))
+
+
+class GanData:
+    """uint8 N x R x R x 3 memmap -> float [-1, 1] NCHW batches; index >= N means the x-flipped copy."""
+
+    def __init__(self, store_path: Path, resolution: int, xflip: bool):
+        from lead_hsr.data.store import open_store
+        store = open_store(store_path)
+        self.images = store.images
+        if self.images.ndim != 4 or self.images.shape[1:] != (resolution, resolution, 3):
+            raise InputError(f"{store_path}/images.npy: expected N x {resolution} x {resolution} x 3 images for "
+                             f"this GAN preset, found {self.images.shape}; prepare the dataset at this resolution "
+                             "or pick the matching preset")
+        rows = store.split("train") if "split" in store.table else np.arange(len(self.images))
+        self.rows = rows if len(rows) else np.arange(len(self.images))
+        self.xflip = xflip
+        self.n = len(self.rows) * (2 if xflip else 1)
+
+    def batch(self, indices: np.ndarray, device) -> torch.Tensor:
+        base = indices % len(self.rows)
+        order = np.argsort(self.rows[base], kind="stable")    # memmap reads in file order, then restore order
+        imgs = np.empty((len(base),) + self.images.shape[1:], dtype=np.uint8)
+        imgs[order] = self.images[self.rows[base][order]]
+        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 127.5 - 1
+        flip = torch.from_numpy(indices >= len(self.rows))
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x.to(device)
+
+
+def make_adam(params, lr: float, reg_interval: int | None):
+    """Adam with StyleGAN2's lazy-regularization correction: lr and betas ** (k / (k + 1))."""
+    ratio = reg_interval / (reg_interval + 1) if reg_interval else 1.0
+    betas = tuple(b ** ratio for b in ADAM_BETAS)
+    return torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=ADAM_EPS)
+
+
+def ema_beta(batch: int, cur_nimg: int, ema_kimg: float, ema_rampup: float | None) -> float:
+    """Per-step EMA decay so that the old weights' share halves every `ema_kimg` thousand images."""
+    ema_nimg = ema_kimg * 1000
+    if ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+    return 0.5 ** (batch / max(ema_nimg, 1e-8))
+
+
+@torch.no_grad()
+def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+def _sync_grads(module: torch.nn.Module) -> None:
+    """Average gradients over ranks under torchrun (all phases call G/D pieces directly, so no DDP wrapper)."""
+    from lead_hsr.train import ddp
+    if not ddp.is_distributed():
+        return
+    for p in module.parameters():
+        if p.grad is not None:
+            torch.distributed.all_reduce(p.grad)
+            p.grad /= ddp.world_size()
+
+
+class GanTrainer:
+    """Networks, optimizers and the four phases of one iteration. `state()` is what the trainer checkpoints."""
+
+    def __init__(self, opts: dict, data: GanData | None, device, cache_dir: Path | None = None):
+        from lead_hsr.train import ddp
+        self.opts, self.data, self.device = opts, data, torch.device(device)
+        if opts["batch"] % ddp.world_size():
+            raise InputError(f"GAN batch {opts['batch']} must be divisible by the number of processes "
+                             f"{ddp.world_size()}; fix 'batch' or the torchrun --nproc-per-node")
+        self.local_batch = opts["batch"] // ddp.world_size()    # per-process share of the global batch
+        preset = opts["preset"]
+        self.G = Generator(**preset).to(self.device).train()
+        self.D = Discriminator(**preset).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        g_int = opts["pl_interval"] if opts["pl_interval"] else None
+        d_int = opts["r1_interval"] if opts["r1_interval"] else None
+        self.opt_G = make_adam(self.G.parameters(), opts["lr"], g_int)
+        self.opt_D = make_adam(self.D.parameters(), opts["lr"], d_int)
+        self.ada = AdaptiveAugment(opts["ada"], opts["ada_target"], opts["ada_interval"],
+                                   opts["ada_kimg"]).to(self.device)
+        self.pl = L.PathLengthState(opts["pl_decay"]).to(self.device)
+        self.heads = self.opt_heads = self.extractor = None
+        self.extractor_record = None
+        if opts["hsr"] is not None:
+            self._build_hsr(opts["hsr"], cache_dir or Path(opts["weights_cache"]))
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=self.device.type == "cuda" and opts["precision"] == "fp16")
+
+    def _build_hsr(self, hsr: dict, cache_dir) -> None:
+        spec = HSRSpec(**{k: v for k, v in hsr.items() if k in HSR_KEYS})
+        ext_spec = _extractor_spec(hsr)
+        self.extractor = FeatureExtractor(ext_spec, cache_dir, seed=self.opts["seed"]).to(self.device)
+        self.extractor_record = self.extractor.record
+        self.heads = build_hsr_heads(spec, self.G.synthesis, self.extractor.feature_dims(),
+                                     ext_spec.input_size).to(self.device)
+        self.opt_heads = make_adam(self.heads.parameters(), self.opts["lr"], None)
+
+    def state(self) -> dict:
+        s = dict(G=self.G, D=self.D, G_ema=self.G_ema, opt_G=self.opt_G, opt_D=self.opt_D, ada=self.ada,
+                 pl=self.pl, scaler=self.scaler)
+        if self.heads is not None:
+            s.update(heads=self.heads, opt_heads=self.opt_heads)
+        return s
+
+    # ---------------------------------------------------------------- phases
+    def _autocast(self):
+        from lead_hsr.train import autocast_for
+        return autocast_for(self.device, self.opts["precision"])
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.G.z_dim, device=self.device)
+
+    def _step(self, opt, module, loss) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        _sync_grads(module)
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def g_main(self) -> dict:
+        self.G.requires_grad_(True)
+        self.D.requires_grad_(False)
+        out = {}
+        with self._autocast():
+            ws = L.mix_styles(self.G, self._z(self.local_batch), self.opts["style_mixing"])
+            img, feats, _ = self.G.synthesis(ws, return_features=True)
+            loss = L.g_nonsaturating_loss(self.D(self.ada(img)).float())
+            out["loss_G"] = loss.item()
+            if self.heads is not None:
+                hsr = self._hsr_loss(img, feats)
+                out["loss_hsr"] = hsr.item()
+                loss = loss + hsr
+        self.opt_G.zero_grad(set_to_none=True)
+        if self.opt_heads is not None:
+            self.opt_heads.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        _sync_grads(self.G)
+        self.scaler.step(self.opt_G)
+        if self.opt_heads is not None:
+            _sync_grads(self.heads)
+            self.scaler.step(self.opt_heads)
+        self.scaler.update()
+        return out
+
+    def _hsr_loss(self, img, feats) -> torch.Tensor:
+        if self.heads.spec.target_stop_grad:
+            with torch.no_grad():
+                targets = self.extractor(img.detach())
+        else:
+            targets = self.extractor(img)
+        return self.heads.loss(feats, targets)
+
+    def g_reg(self) -> dict:
+        """Path-length penalty on batch / pl_batch_shrink samples, scaled by the interval (lazy)."""
+        self.G.requires_grad_(True)
+        n = max(1, self.local_batch // self.opts["pl_batch_shrink"])
+        ws = L.mix_styles(self.G, self._z(n), self.opts["style_mixing"])
+        img = self.G.synthesis(ws)
+        lengths = L.path_length(img, ws, torch.randn_like(img))
+        penalty = self.pl.penalty(lengths)
+        loss = penalty.mean() * self.opts["pl_weight"] * self.opts["pl_interval"]
+        self._step(self.opt_G, self.G, loss)
+        return {"pl_penalty": penalty.mean().item(), "pl_mean": self.pl.pl_mean.item()}
+
+    def d_main(self, real: torch.Tensor) -> dict:
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        with torch.no_grad(), self._autocast():
+            ws = L.mix_styles(self.G, self._z(real.shape[0]), self.opts["style_mixing"])
+            fake = self.G.synthesis(ws)
+        with self._autocast():
+            fake_logits = self.D(self.ada(fake)).float()
+            real_logits = self.D(self.ada(real)).float()
+            loss = L.d_logistic_loss(real_logits, fake_logits)
+        self.ada.accumulate(real_logits)
+        self._step(self.opt_D, self.D, loss)
+        return {"loss_D": loss.item(), "D_real": real_logits.mean().item(), "D_fake": fake_logits.mean().item()}
+
+    def d_reg(self, real: torch.Tensor) -> dict:
+        """R1 on augmented reals, gradient w.r.t. the un-augmented image (through ADA), lazy scaling."""
+        self.D.requires_grad_(True)
+        real = real.detach().requires_grad_(True)
+        logits = self.D(self.ada(real))
+        r1 = L.r1_penalty(real, logits)
+        loss = r1.mean() * (self.opts["gamma"] / 2) * self.opts["r1_interval"]
+        self._step(self.opt_D, self.D, loss)
+        return {"r1_penalty": r1.mean().item()}
+
+    def step(self, step: int, indices: np.ndarray) -> dict:
+        o = self.opts
+        real = self.data.batch(indices, self.device)
+        out = self.g_main()
+        if o["pl_weight"] and o["pl_interval"] and step % o["pl_interval"] == 0:
+            out.update(self.g_reg())
+        out.update(self.d_main(real))
+        if o["gamma"] and o["r1_interval"] and step % o["r1_interval"] == 0:
+            out.update(self.d_reg(real))
+        cur_nimg = (step + 1) * o["batch"]
+        update_ema(self.G_ema, self.G, ema_beta(o["batch"], cur_nimg, o["ema_kimg"], o["ema_rampup"]))
+        self.ada.maybe_adjust(step, o["batch"])
+        out["ada_p"] = float(self.ada.p)
+        return out
+
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self, kimg: float) -> dict:
+        """network.pt content: weights_only-loadable (tensors, dicts, primitives)."""
+        return dict(G_ema=self.G_ema.state_dict(), G=self.G.state_dict(), D=self.D.state_dict(),
+                    opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(), ada_p=float(self.ada.p),
+                    hsr_heads=None if self.heads is None else self.heads.state_dict(),
+                    preset=dict(self.opts["preset"]), options=_jsonable(self.opts), kimg=float(kimg),
+                    extractor=self.extractor_record)
+
+    def init_from(self, path: Path) -> None:
+        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh)."""
+        snap = load_snapshot(path)
+        if snap["preset"] != self.opts["preset"]:
+            raise InputError(f"{path}: snapshot preset {snap['preset']} differs from this run's "
+                             f"{self.opts['preset']}; init_from needs the same architecture")
+        self.G.load_state_dict(snap["G"])
+        self.D.load_state_dict(snap["D"])
+        self.G_ema.load_state_dict(snap["G_ema"])
+        self.opt_G.load_state_dict(snap["opt_G"])
+        self.opt_D.load_state_dict(snap["opt_D"])
+        if self.ada.enabled:
+            self.ada.p.fill_(snap["ada_p"])
+
+    @torch.no_grad()
+    def sample_grid(self, path: Path, grid_size: int, seed: int) -> None:
+        from PIL import Image
+        from lead_hsr.train import atomic_write_bytes
+        import io
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(grid_size ** 2, self.G.z_dim, generator=g).to(self.device)
+        img = self.G_ema(z, noise_mode="const").float().clamp(-1, 1)
+        img = ((img + 1) * 127.5).round().to(torch.uint8).cpu()
+        n, c, h, w = img.shape
+        grid = img.reshape(grid_size, grid_size, c, h, w).permute(0, 3, 1, 4, 2).reshape(grid_size * h,
+                                                                                         grid_size * w, c)
+        buf = io.BytesIO()
+        Image.fromarray(grid.numpy()).save(buf, format="PNG")
+        atomic_write_bytes(buf.getvalue(), path)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def load_snapshot(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: GAN snapshot not found; expected a network.pt written by train_gan "
+                         "(check the run that should produce it, e.g. the baseline's export_snapshots_kimg)")
+    snap = torch.load(path, map_location="cpu", weights_only=True)
+    missing = {"G_ema", "G", "D", "preset"} - set(snap)
+    if missing:
+        raise InputError(f"{path}: not a train_gan snapshot (missing {sorted(missing)}); rebuild it with train_gan")
+    return snap
+
+
+def load_generator(path: Path, device="cpu") -> Generator:
+    """G_ema of a network.pt, in eval mode without gradients (what the metrics use)."""
+    snap = load_snapshot(path)
+    G = Generator(**snap["preset"])
+    G.load_state_dict(snap["G_ema"])
+    return G.to(device).eval().requires_grad_(False)
+
+
+def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
+              time_budget_s: float | None = None) -> Path:
+    """Train to `total_kimg`, resumably, and write out_dir/network.pt and out_dir/options.json. Returns network.pt.
+
+    Periodic snapshots and sample grids go to work_dir (undeclared); `export_snapshots_kimg` to out_dir."""
+    from lead_hsr.train import (RunConfig, atomic_save_torch, ddp, pick_device, train, write_options_json)
+    opts = resolve_options(options)
+    out_dir, work_dir = Path(out_dir), Path(work_dir)
+    ddp.init_from_env(pick_device(opts["device"]))      # no-op without torchrun
+    device = pick_device(opts["device"])                 # this process's GPU under torchrun
+    data = GanData(Path(dataset_store), opts["preset"]["resolution"], opts["xflip"])
+    batch = opts["batch"]
+    torch.manual_seed(opts["seed"])       # network init is part of the run's identity
+    trainer = GanTrainer(opts, data, device, cache_dir=Path(opts["weights_cache"]))
+    if opts["init_from"]:
+        trainer.init_from(Path(opts["init_from"]))
+    total_steps = kimg_to_steps(opts["total_kimg"], batch)
+    snap_every = kimg_to_steps(opts["snapshot_kimg"], batch)
+    export_steps = {kimg_to_steps(k, batch): k for k in opts["export_snapshots_kimg"]}
+    for k in opts["export_snapshots_kimg"]:
+        if kimg_to_steps(k, batch) > total_steps:
+            raise InputError(f"export_snapshots_kimg {k} is beyond total_kimg {opts['total_kimg']}; fix the options")
+
+    def step_fn(step: int) -> dict:
+        # All of a step's randomness (z, noise, style mixing, ADA) derives from (seed, step, rank): resume-safe,
+        # and each DDP process draws different samples.
+        torch.manual_seed(int(np.random.SeedSequence([opts["seed"], step, ddp.rank()]).generate_state(1)[0]))
+        indices = ddp.rank_batch_indices(data.n, batch, step, opts["seed"])
+        out = trainer.step(step, indices)
+        done = step + 1
+        if ddp.is_main_process():
+            kimg = done * batch / 1000
+            if done % snap_every == 0 or done == total_steps:
+                trainer.sample_grid(work_dir / "samples" / f"fakes{done * batch // 1000:06d}.png",
+                                    opts["grid_size"], opts["seed"])
+                atomic_save_torch(trainer.snapshot(kimg), work_dir / "snapshots" / f"network-step{done:08d}.pt")
+            if done in export_steps:
+                atomic_save_torch(trainer.snapshot(kimg), out_dir / exported_snapshot_name(export_steps[done]))
+        return out
+
+    cfg = RunConfig(work_dir=work_dir, total_steps=total_steps, seed=opts["seed"],
+                    checkpoint_every=opts["checkpoint_every"], time_budget_s=time_budget_s)
+    train(cfg, trainer.state(), step_fn)
+    network = out_dir / "network.pt"
+    if ddp.is_main_process():
+        record = _jsonable(dict(opts, extractor_record=trainer.extractor_record,
+                                G_params=count_parameters(trainer.G), D_params=count_parameters(trainer.D),
+                                total_steps=total_steps))
+        atomic_save_torch(trainer.snapshot(total_steps * batch / 1000), network)
+        write_options_json(out_dir / "options.json", record)
+    return network
+
+
+def exported_snapshot_name(kimg: float) -> str:
+    """File name (in out_dir) of a snapshot exported at `kimg`: network-snapshot-500.pt, ...-0.024.pt."""
+    return f"network-snapshot-{float(kimg):g}.pt"

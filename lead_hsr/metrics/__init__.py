@@ -1,0 +1,1 @@
+"""lead_hsr.metrics"""

@@ -1,0 +1,91 @@
+"""Attribute Linearity Score (thesis §4.3.3, Eq. 4.3-4.5).
+
+For a pair (w0, w1) and t in {0, 1/N, ..., 1}: w_t = w0 + t (w1 - w0) (Eq. 4.3); the attribute logits
+C_j(G(w_t)) should lie on the straight line between the endpoint logits (Eq. 4.4); the squared deviation
+Delta_tj (Eq. 4.5) is averaged over pairs, and ALS = 1/(N M) sum_{k=1..N} sum_j Delta_{k/N, j}. (The t = 0 and
+t = 1 deviations are zero by construction; the sum runs over k = 1..N as in the thesis.)
+
+Option `standardise=True` (the official code's choice, DESIGN §7) z-scores each attribute's logits over all
+evaluated images before the deviation, so attributes with large logit ranges do not dominate. Tables must say
+which variant they report; the result's `record` carries it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+ALS_NUM_STEPS = 10  # N: t in {0, 1/N, ..., 1}; the thesis does not state N (a config value)
+ALS_NUM_PAIRS = 1_000  # number of (w0, w1) pairs; the thesis does not state it (a config value)
+
+
+@dataclass
+class ALSResult:
+    als: float  # mean over attributes (Delta_T)
+    per_attribute: dict[str, float]
+    t: np.ndarray  # [N + 1]
+    curve: np.ndarray  # [N + 1] mean deviation over pairs and attributes at each t (Fig. 4.10 right)
+    curve_per_attribute: dict[str, np.ndarray]  # attribute -> [N + 1] mean deviation over pairs
+    record: dict
+
+
+def standardise_logits(logits: np.ndarray) -> np.ndarray:
+    """Z-score each attribute (last axis) over every other axis (all pairs and all t)."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    std = flat.std(axis=0)
+    return (logits - flat.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def als_from_logits(logits: np.ndarray, attribute_names=None, standardise: bool = False) -> ALSResult:
+    """ALS from logits [pairs, N + 1, attributes] taken along t = 0, 1/N, ..., 1."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 3 or logits.shape[1] < 2:
+        raise ValueError(f"logits must be [pairs, N + 1 >= 2, attributes], got {logits.shape}")
+    if standardise:
+        logits = standardise_logits(logits)
+    steps = logits.shape[1] - 1
+    t = np.linspace(0.0, 1.0, steps + 1)
+    start, end = logits[:, :1], logits[:, -1:]
+    line = start + t[None, :, None] * (end - start)  # Eq. 4.4
+    delta = np.square(logits - line).mean(axis=0)  # Eq. 4.5 averaged over pairs: [N + 1, M]
+    per_attribute = delta[1:].sum(axis=0) / steps  # sum over k = 1..N, / N
+    names = list(attribute_names) if attribute_names is not None else [str(j) for j in range(logits.shape[2])]
+    record = {"metric": "als", "standardised": standardise, "num_pairs": logits.shape[0], "num_steps": steps}
+    return ALSResult(float(per_attribute.mean()), dict(zip(names, per_attribute.tolist())), t,
+                     delta.mean(axis=1), {name: delta[:, j] for j, name in enumerate(names)}, record)
+
+
+def interpolation_latents(G, num_pairs: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded endpoint pairs w0, w1 = G.mapping(z) with z ~ N(0, I), no truncation."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn([2 * num_pairs, G.z_dim], generator=generator).to(device)
+    ws = G.mapping(z, torch.zeros([2 * num_pairs, getattr(G, "c_dim", 0)], device=device))
+    return ws[:num_pairs], ws[num_pairs:]
+
+
+@torch.no_grad()
+def interpolation_logits(G, classifier, num_pairs: int = ALS_NUM_PAIRS, num_steps: int = ALS_NUM_STEPS,
+                         seed: int = 0, batch_size: int = 32, device="cpu") -> np.ndarray:
+    """Classifier logits [pairs, N + 1, attributes] along W(+) lines (Eq. 4.3), constant noise throughout.
+
+    Images are made batch by batch over the flattened (pair, t) grid, so memory does not grow with pairs x N.
+    """
+    w0, w1 = interpolation_latents(G, num_pairs, seed, device)
+    t = torch.linspace(0, 1, num_steps + 1, device=device)
+    flat_index = torch.arange(num_pairs * (num_steps + 1), device=device)
+    logits = []
+    for chunk in flat_index.split(batch_size):
+        pair, step = chunk // (num_steps + 1), chunk % (num_steps + 1)
+        ws = torch.lerp(w0[pair], w1[pair], t[step][:, None, None])  # Eq. 4.3 on every w of W+
+        logits.append(classifier(G.synthesis(ws, noise_mode="const")).float().cpu())
+    return torch.cat(logits).reshape(num_pairs, num_steps + 1, -1).numpy()
+
+
+def als_for_generator(G, classifier, num_pairs: int = ALS_NUM_PAIRS, num_steps: int = ALS_NUM_STEPS,
+                      seed: int = 0, batch_size: int = 32, device="cpu", standardise: bool = False) -> ALSResult:
+    logits = interpolation_logits(G, classifier, num_pairs, num_steps, seed, batch_size, device)
+    names = getattr(classifier, "attributes", None)
+    result = als_from_logits(logits, names, standardise)
+    result.record.update(seed=seed, space="w", noise_mode="const")
+    return result

@@ -1,0 +1,149 @@
+"""Perceptual path length `ppl2_wend` (StyleGAN2 / StyleGAN2-ADA; DESIGN §7), our own implementation.
+
+Per sample: z0, z1 ~ N(0, I) -> w0, w1 = G.mapping; the path starts at the end point t = 0 ("wend") and moves
+epsilon along the W-space line to w1: images G(w0) and G(lerp(w0, w1, epsilon)) are synthesised in one call with
+the same (constant) noise; distance = LPIPS-VGG16(img0, img1) / epsilon^2 on float images (no uint8, no crop).
+PPL = mean of the distances between the 1st and 99th percentiles. torch-fidelity's PPL is a different metric
+(z space, uint8, 64 px) and is not used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lead_hsr import weights
+
+PPL_NUM_SAMPLES = 50_000  # StyleGAN2 ppl2_wend: 50k samples
+PPL_EPSILON = 1e-4  # StyleGAN2 perceptual_path_length.py: epsilon = 1e-4
+PPL_PERCENTILES = (1, 99)  # keep distances within [1st ('lower' method), 99th ('higher' method)] percentiles
+PPL_MAX_RESOLUTION = 256  # StyleGAN2-ADA area-downsamples larger images to 256 before LPIPS
+LPIPS_NET = "vgg"  # LPIPS-VGG16 (lpips package v0.1 linear layers), as StyleGAN's vgg16.pt LPIPS
+
+PairDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (img0, img1) in [-1,1] -> [N]
+
+
+class LPIPSDistance:
+    """LPIPS-VGG16 between image batches in [-1, 1]; the VGG16 trunk comes from the weights resolver.
+
+    lpips downloads torchvision's VGG16 itself unless pnet_rand=True, so the model is always built with a random
+    trunk and then given the resolved trunk weights; the random trunk is kept only for the explicit stand-in.
+    """
+
+    def __init__(self, cache_dir: str | Path | None = None, standin: str | None = None,
+                 device: str | torch.device = "cpu", seed: int = 0):
+        import lpips
+
+        choice = weights.choose("vgg16", cache_dir, standin)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # the random-trunk stand-in is reproducible
+            self.model = lpips.LPIPS(net=LPIPS_NET, pnet_rand=True, verbose=False)
+        if choice.path is not None:
+            _load_vgg16_trunk(self.model.net, choice.path)
+        self.model = self.model.to(device).eval().requires_grad_(False)
+        self.device = torch.device(device)
+        self.record = {"distance": f"lpips-{LPIPS_NET}", **choice.record()}
+        if choice.is_random:
+            self.record["seed"] = seed
+
+    @torch.no_grad()
+    def __call__(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
+        return self.model(img0.to(self.device), img1.to(self.device)).flatten().float()
+
+
+def _load_vgg16_trunk(trunk: torch.nn.Module, path: Path) -> None:
+    """Copy torchvision VGG16 `features.<i>` weights into lpips' slices (its modules keep the index as name)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for slice_module in (trunk.slice1, trunk.slice2, trunk.slice3, trunk.slice4, trunk.slice5):
+        for index, layer in slice_module.named_children():
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.weight.data.copy_(state[f"features.{index}.weight"])
+                layer.bias.data.copy_(state[f"features.{index}.bias"])
+
+
+@dataclass
+class PPLResult:
+    ppl: float  # mean of the kept distances
+    distances: np.ndarray  # per sample, in sample-index order (sample i's latents: ppl_latents(i, seed, z_dim))
+    kept: np.ndarray  # bool per sample: inside [lo, hi]
+    lo: float
+    hi: float
+    record: dict
+
+
+def filtered_mean(distances: np.ndarray) -> tuple[float, np.ndarray, float, float]:
+    """Mean of distances within [1st, 99th] percentile, as StyleGAN2 ('lower'/'higher' percentile methods)."""
+    distances = np.asarray(distances, dtype=np.float64)
+    lo = np.percentile(distances, PPL_PERCENTILES[0], method="lower")
+    hi = np.percentile(distances, PPL_PERCENTILES[1], method="higher")
+    kept = (distances >= lo) & (distances <= hi)
+    return float(distances[kept].mean()), kept, float(lo), float(hi)
+
+
+def ppl_latents(index: int, seed: int, z_dim: int) -> torch.Tensor:
+    """The z pair [2, z_dim] of sample `index`: reproducible alone, so figures can redraw any sample's path."""
+    rng = np.random.default_rng([seed, index])
+    return torch.from_numpy(rng.standard_normal((2, z_dim))).float()
+
+
+def _randomise_constant_noise(G, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """StyleGAN2 draws fresh constant noise per batch; returns the original buffers so they can be restored."""
+    saved = {}
+    for name, buffer in G.named_buffers():
+        if name.endswith("noise_const"):
+            saved[name] = buffer.detach().clone()
+            buffer.copy_(torch.randn(buffer.shape, generator=generator).to(buffer.device, buffer.dtype))
+    return saved
+
+
+def _restore(G, saved: dict[str, torch.Tensor]) -> None:
+    buffers = dict(G.named_buffers())
+    for name, value in saved.items():
+        buffers[name].copy_(value)
+
+
+def _downsample(images: torch.Tensor) -> torch.Tensor:
+    resolution = images.shape[-1]
+    if resolution <= PPL_MAX_RESOLUTION:
+        return images
+    factor = resolution // PPL_MAX_RESOLUTION
+    return torch.nn.functional.avg_pool2d(images, factor)
+
+
+@torch.no_grad()
+def path_distances(G, distance: PairDistance, indices: range, seed: int, epsilon: float,
+                   device: torch.device) -> np.ndarray:
+    """Scaled distances of the samples `indices` (one batch): distance(G(w0), G(w0 + eps (w1 - w0))) / eps^2."""
+    z = torch.stack([ppl_latents(i, seed, G.z_dim) for i in indices]).to(device)  # [n, 2, z_dim]
+    n = len(indices)
+    c = torch.zeros([2 * n, getattr(G, "c_dim", 0)], device=device)
+    ws = G.mapping(torch.cat([z[:, 0], z[:, 1]]), c).float()
+    w0, w1 = ws[:n], ws[n:]
+    w_eps = torch.lerp(w0, w1, epsilon)  # t = 0 end: the first image is w0 itself
+    images = G.synthesis(torch.cat([w0, w_eps]), noise_mode="const").float()
+    images = _downsample(images)
+    return (distance(images[:n], images[n:]) / epsilon**2).cpu().numpy().astype(np.float64)
+
+
+def ppl2_wend(G, distance: PairDistance, num_samples: int = PPL_NUM_SAMPLES, epsilon: float = PPL_EPSILON,
+              batch_size: int = 8, seed: int = 0, device: str | torch.device = "cpu") -> PPLResult:
+    """PPL in W at the path end (StyleGAN2's ppl2_wend); returns the filtered mean and per-sample distances."""
+    device = torch.device(device)
+    noise_generator = torch.Generator().manual_seed(seed)
+    chunks = []
+    for start in range(0, num_samples, batch_size):
+        saved = _randomise_constant_noise(G, noise_generator)
+        try:
+            chunks.append(path_distances(G, distance, range(start, min(start + batch_size, num_samples)),
+                                         seed, epsilon, device))
+        finally:
+            _restore(G, saved)
+    distances = np.concatenate(chunks)
+    ppl, kept, lo, hi = filtered_mean(distances)
+    record = {"metric": "ppl2_wend", "num_samples": num_samples, "epsilon": epsilon, "space": "w",
+              "sampling": "end", "crop": False, "batch_size": batch_size, "seed": seed,
+              **getattr(distance, "record", {"distance": getattr(distance, "__name__", "custom")})}
+    return PPLResult(ppl, distances, kept, lo, hi, record)

@@ -1,0 +1,27 @@
+"""lead_hsr.train: the one training infrastructure (checkpoint/resume, signals, time budget, DDP, device, logs).
+
+    from lead_hsr.train import RunConfig, train, TERMINATED_EXIT_CODE, pick_device, autocast_for
+
+`train(cfg, state, step_fn, on_checkpoint=None) -> int` (see `loop.train`): seeds from cfg.seed, resumes
+from `cfg.work_dir/checkpoint.pt`, calls `step_fn(step) -> {name: scalar}` for the remaining steps, logs to
+`work_dir/log.csv`, checkpoints atomically, and on SIGTERM/SIGINT or a nearly spent `time_budget_s` checkpoints
+and raises `SystemExit(TERMINATED_EXIT_CODE)` so Snakemake `retries` resume the job.
+
+Resume is bitwise identical on CPU when step_fn takes its randomness only from the global RNGs (restored on
+resume) or from generators seeded by (seed, step): `batch_indices(n_items, batch, step, seed)` and
+`step_generator(seed, step, stream)`. Final outputs are written with `atomic_save_torch`, `atomic_write_text`,
+`atomic_write_json`; each run writes its resolved options with `write_options_json(path, options)`.
+DDP helpers (torchrun, gloo on CPU, nccl on CUDA) live in `lead_hsr.train.ddp`.
+"""
+from lead_hsr.train.atomic import (atomic_save_torch, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                                   write_options_json)
+from lead_hsr.train.device import autocast_for, grad_scaler_for, pick_device
+from lead_hsr.train.loop import CHECKPOINT_NAME, LOG_NAME, TERMINATED_EXIT_CODE, RunConfig, run_training, train
+from lead_hsr.train.rng import batch_indices, capture_rng_state, restore_rng_state, seed_everything, step_generator
+
+__all__ = [
+    "RunConfig", "train", "run_training", "TERMINATED_EXIT_CODE", "CHECKPOINT_NAME", "LOG_NAME",
+    "pick_device", "autocast_for", "grad_scaler_for",
+    "batch_indices", "step_generator", "seed_everything", "capture_rng_state", "restore_rng_state",
+    "atomic_save_torch", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "write_options_json",
+]

@@ -1,0 +1,49 @@
+"""Device and mixed-precision selection: the same code runs on CPU (tests, demo) and CUDA (cluster)."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from lead_hsr.errors import InputError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": None}
+
+
+def pick_device(choice: str = "auto") -> torch.device:
+    """"auto" -> CUDA when available else CPU; "cuda" fails clearly when there is no GPU."""
+    if choice not in DEVICE_CHOICES:
+        raise InputError(f"device setting: expected one of {DEVICE_CHOICES}, got {choice!r}; fix the config value")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError('device setting "cuda": no CUDA device is visible; use "auto" or "cpu", '
+                         "or run on a GPU node")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda":  # under torchrun each process drives the GPU of its LOCAL_RANK
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in AUTOCAST_DTYPES:
+        raise InputError(f"precision setting: expected one of {tuple(AUTOCAST_DTYPES)}, got {dtype!r}; "
+                         "fix the config value")
+
+
+def autocast_for(device: torch.device | str, dtype: str = "none"):
+    """Autocast context for CUDA in bf16/fp16; a no-op on CPU (CPU runs are the exact, deterministic reference)."""
+    _check_dtype(dtype)
+    device = torch.device(device)
+    if device.type != "cuda" or AUTOCAST_DTYPES[dtype] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=AUTOCAST_DTYPES[dtype])
+
+
+def grad_scaler_for(device: torch.device | str, dtype: str = "none") -> torch.amp.GradScaler:
+    """GradScaler that is active only where it is needed (fp16 on CUDA); disabled scalers pass gradients through."""
+    _check_dtype(dtype)
+    device = torch.device(device)
+    enabled = device.type == "cuda" and dtype == "fp16"
+    return torch.amp.GradScaler(device.type, enabled=enabled)

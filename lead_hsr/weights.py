@@ -1,0 +1,222 @@
+"""Pretrained-weight registry and local cache (DESIGN §7: one module resolves every pretrained network).
+
+Nothing here downloads implicitly. `resolve` looks a weight up in the local cache and, when it is absent, raises
+`InputError` naming the file, its source and the command that fetches it. `fetch` fills the cache on a machine
+with internet (a cluster login node). A run may instead select a stand-in explicitly (`"random"`, or the path of
+a state dict trained by this pipeline); `choose` returns a `WeightChoice` whose `record()` goes into every result.
+
+Command line (what `snakemake --cores 1 fetch_weights` runs):
+    python -m lead_hsr.weights fetch --cache-dir weights_cache [NAME ...]
+    python -m lead_hsr.weights list
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from lead_hsr.errors import InputError
+
+RANDOM_STANDIN = "random"  # the one spelling of the "random init" stand-in in configs and records
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    file_name: str
+    url: str
+    used_by: str
+    sha256: str | None = None  # full digest when published; else None
+    hash_prefix: str | None = None  # torch.hub convention: first hex digits of sha256 embedded in the file name
+
+
+# Sources: torch-fidelity 0.4 (feature_extractor_inceptionv3.URL_INCEPTION_V3); torchvision 0.x model zoo
+# (vgg.py VGG16_Weights.IMAGENET1K_V1, resnet.py ResNet50_Weights.IMAGENET1K_V1, also what lpips downloads);
+# timm's Hugging Face hub repos; facebookresearch/dino README (ResNet-50 backbone checkpoint).
+REGISTRY: dict[str, WeightSpec] = {
+    "inception-2015-12-05": WeightSpec(
+        file_name="weights-inception-2015-12-05-6726825d.pth",
+        url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+        "weights-inception-2015-12-05-6726825d.pth",
+        used_by="FID and Mahalanobis worst images: Inception-v3 pool3 (TF 2015-12-05 weights, as StyleGAN's FID)",
+        hash_prefix="6726825d",
+    ),
+    "vgg16": WeightSpec(
+        file_name="vgg16-397923af.pth",
+        url="https://download.pytorch.org/models/vgg16-397923af.pth",
+        used_by="precision/recall (VGG16 fc2 via torch-fidelity) and the LPIPS-VGG16 trunk for PPL",
+        hash_prefix="397923af",
+    ),
+    "vit_base_patch16_224.dino": WeightSpec(
+        file_name="vit_base_patch16_224.dino.safetensors",
+        url="https://huggingface.co/timm/vit_base_patch16_224.dino/resolve/main/model.safetensors",
+        used_by="HSR target features (default extractor, Tables 4.1-4.5)",
+    ),
+    "resnet50.dino": WeightSpec(
+        file_name="dino_resnet50_pretrain.pth",
+        url="https://dl.fbaipublicfiles.com/dino/dino_resnet50_pretrain/dino_resnet50_pretrain.pth",
+        used_by="HSR extractor ablation (Table 4.1, ResNet50 DINO); torchvision/timm resnet50 keys without fc: "
+        "load with load_timm(..., num_classes=0)",
+    ),
+    "deit_base_patch16_224": WeightSpec(
+        file_name="deit_base_patch16_224.fb_in1k.safetensors",
+        url="https://huggingface.co/timm/deit_base_patch16_224.fb_in1k/resolve/main/model.safetensors",
+        used_by="HSR extractor ablation (Table 4.1, DeiT)",
+    ),
+    "resnet50": WeightSpec(
+        file_name="resnet50-0676ba61.pth",
+        url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
+        used_by="HSR extractor ablation (Table 4.1, supervised ResNet50, torchvision IMAGENET1K_V1)",
+        hash_prefix="0676ba61",
+    ),
+}
+
+
+def spec(name: str) -> WeightSpec:
+    if name not in REGISTRY:
+        raise InputError(
+            f"unknown pretrained weight {name!r}; expected one of {sorted(REGISTRY)} "
+            f"(add it to lead_hsr/weights.py REGISTRY or fix the config value)"
+        )
+    return REGISTRY[name]
+
+
+def fetch_command(name: str, cache_dir: str | Path) -> str:
+    return f"python -m lead_hsr.weights fetch --cache-dir {cache_dir} {name}"
+
+
+def resolve(name: str, cache_dir: str | Path | None) -> Path:
+    """Path of a cached pretrained weight; `InputError` with the file, source and fetch command when absent."""
+    entry = spec(name)
+    if cache_dir is None:
+        raise InputError(f"{entry.file_name}: pretrained weight {name!r} requested but no weights cache "
+                         f"directory is configured. Source: {entry.url}. Fix: set `weights_cache` in the config "
+                         f"and run `snakemake --cores 1 fetch_weights`, or select a stand-in explicitly")
+    path = Path(cache_dir) / entry.file_name
+    if not path.is_file():
+        raise InputError(
+            f"{path}: pretrained weight {name!r} is missing (used by: {entry.used_by}). "
+            f"Source: {entry.url}. Fetch it on a machine with internet with "
+            f"`snakemake --cores 1 fetch_weights` or `{fetch_command(name, cache_dir)}` "
+            f"(or download the source URL to that path). To run without it, select a stand-in explicitly "
+            f"in the config ({RANDOM_STANDIN!r} or a pipeline-trained state dict); results then record it."
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class WeightChoice:
+    """What a network was actually loaded with: a pretrained file, or an explicitly chosen stand-in."""
+
+    name: str
+    path: Path | None  # the file to load; None for random init
+    standin: str | None  # None = the real pretrained weight; RANDOM_STANDIN; or "file" (pipeline-trained)
+
+    @property
+    def is_random(self) -> bool:
+        return self.standin == RANDOM_STANDIN
+
+    def record(self) -> dict:
+        source = "pretrained" if self.standin is None else f"standin:{self.standin}"
+        return {"weight": self.name, "source": source, "path": str(self.path) if self.path else None}
+
+
+def choose(name: str, cache_dir: str | Path | None, standin: str | None = None) -> WeightChoice:
+    """The real weight (standin=None), or the explicit stand-in: RANDOM_STANDIN or a path to a state dict."""
+    spec(name)
+    if standin is None:
+        return WeightChoice(name, resolve(name, cache_dir), None)
+    if standin == RANDOM_STANDIN:
+        return WeightChoice(name, None, RANDOM_STANDIN)
+    path = Path(standin)
+    if not path.is_file():
+        raise InputError(
+            f"{path}: stand-in weight file for {name!r} not found; expected a state dict written by the "
+            f"pipeline, {RANDOM_STANDIN!r}, or no stand-in (null) to use the pretrained weight"
+        )
+    return WeightChoice(name, path, "file")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_hash(name: str, entry: WeightSpec, path: Path) -> None:
+    actual = _sha256(path)
+    expected = entry.sha256 or entry.hash_prefix
+    if expected and not actual.startswith(expected):
+        raise InputError(
+            f"{path}: sha256 {actual} does not match the registered {expected} for {name!r} "
+            f"(source {entry.url}); delete the file and fetch it again"
+        )
+
+
+def fetch(name: str, cache_dir: str | Path) -> Path:
+    """Download a registered weight into the cache (atomic: temp file then rename); no-op if present."""
+    entry = spec(name)
+    target = Path(cache_dir) / entry.file_name
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    import torch.hub  # heavy import only when fetching
+
+    try:
+        torch.hub.download_url_to_file(entry.url, str(partial), progress=False)
+    except Exception as error:  # network/HTTP/file errors all mean the same thing to the user
+        partial.unlink(missing_ok=True)
+        raise InputError(
+            f"{target}: could not download {name!r} from {entry.url} ({type(error).__name__}: {error}). "
+            f"Run `{fetch_command(name, cache_dir)}` on a machine with internet (e.g. a cluster login node) "
+            f"or place the file at that path by hand"
+        ) from error
+    try:
+        _check_hash(name, entry, partial)
+    except InputError:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
+
+
+def load_timm(name: str, architecture: str, choice: WeightChoice, **timm_kwargs):
+    """timm model for a registered weight, fully offline (HF_HUB_OFFLINE=1 avoids ~45 s of hub retries).
+
+    `architecture` is the timm model name (e.g. "vit_base_patch16_224.dino"); random stand-in -> random init.
+    """
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import timm
+
+    if choice.path is None:
+        return timm.create_model(architecture, pretrained=False, **timm_kwargs)
+    if choice.standin == "file":  # a pipeline-trained state dict
+        return timm.create_model(architecture, pretrained=False, checkpoint_path=str(choice.path), **timm_kwargs)
+    overlay = dict(file=str(choice.path))
+    return timm.create_model(architecture, pretrained=True, pretrained_cfg_overlay=overlay, **timm_kwargs)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lead_hsr.weights", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch_parser = sub.add_parser("fetch", help="download weights into the cache")
+    fetch_parser.add_argument("--cache-dir", required=True)
+    fetch_parser.add_argument("names", nargs="*", help="registered names (default: all)")
+    sub.add_parser("list", help="print the registry")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, entry in REGISTRY.items():
+            print(f"{name}\t{entry.file_name}\t{entry.url}\t{entry.used_by}")
+        return 0
+    for name in args.names or list(REGISTRY):
+        print(f"{name}: {fetch(name, args.cache_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
