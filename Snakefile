@@ -16,6 +16,8 @@ validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/lead.smk"
+include: "rules/hsr.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -16,6 +16,8 @@ wildcard_constraints:
 localrules:
     all,
     data,
+    table,
+    fetch_weights,
 
 
 def raw_root(dataset):
@@ -57,11 +59,11 @@ def raw_roots_of(store):
 
 
 def log_path(*parts):
-    return str(Path(RESULTS, "logs", *parts)) + ".log"
+    return f"{Path(RESULTS, 'logs', *parts)}.log"
 
 
 def bench_path(*parts):
-    return str(Path(RESULTS, "benchmarks", *parts)) + ".tsv"
+    return f"{Path(RESULTS, 'benchmarks', *parts)}.tsv"
 
 
 def data_targets():
@@ -69,8 +71,6 @@ def data_targets():
     return [prepared(s) for s in stores] + [f"{RESULTS}/figures/data_{s}.png" for s in stores]
 
 
-def all_targets():
-    return data_targets()
 
 
 # ---- LEAD ----
@@ -111,3 +111,87 @@ def gpu_resources(rule_name):
     spec = config.get("resources", {}).get(rule_name, {})
     return {"gpu": spec.get("gpu", 1), "cpus_per_gpu": spec.get("cpus_per_gpu", 8),
             "mem_mb": spec.get("mem_mb", 32000), "runtime": spec.get("runtime", 24 * 60)}
+
+
+# ---- runs and tables ----
+from lead_hsr.report.spec import load_tables, table_runs
+
+TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
+TABLES = load_tables(TABLES_YAML)
+
+
+def feature_path(run):
+    """The feature source of a landmark run: `stage1~/stage2~/dim~/proj~` (proj `none` unless LEAD stage 2)."""
+    return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run})
+
+
+def run_paths(run):
+    """Metric JSONs (one per seed) of a run named by its table wildcards (config/tables.yaml)."""
+    if run.get("task") == "matching":
+        return [f"{RESULTS}/lead/matching/{feature_path(run)}/metrics.json"]
+    if run.get("task") == "regression":
+        seeds = [0] if run["annotations"] == "all" else LEAD["fewshot"]["seeds"]
+        return [f"{RESULTS}/lead/regression/{feature_path(run)}/dataset~{run['dataset']}/"
+                f"annotations~{run['annotations']}/seed~{seed}/metrics.json" for seed in seeds]
+    return [f"{RESULTS}/hsr/metrics/dataset~{run['dataset']}/aug~{run['aug']}/plr~{run['plr']}/hsr~{run['hsr']}/"
+            f"hsr_levels~{run['hsr_levels']}/metrics.json"]
+
+
+def table_inputs(table_id):
+    """run key -> metric JSONs, for every run the table needs."""
+    from lead_hsr.report.spec import run_key
+
+    return {run_key(run): run_paths(run) for run in table_runs(TABLES[table_id])}
+
+
+def table_outputs(table_id):
+    return [f"{RESULTS}/tables/{table_id}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+def report_targets():
+    return [path for table_id in config["report"]["tables"] for path in table_outputs(table_id)]
+
+
+def arch_card_targets():
+    return [f"{RESULTS}/hsr/arch/{preset}.json" for preset in HSR["arch_cards"]]
+
+
+def all_targets():
+    return data_targets() + arch_card_targets() + report_targets()
+
+
+# ---- HSR ----
+HSR = config.get("hsr", {})
+
+
+def gan_run_file(filename, **fixed):
+    """`<results>/hsr/train/dataset~.../hsr_levels~.../<filename>`, some wildcards fixed (e.g. the baseline's)."""
+    n = {"gan_dataset": "{gan_dataset}", "aug": "{aug}", "plr": "{plr}", "hsr": "{hsr}",
+         "hsr_levels": "{hsr_levels}", **fixed}
+    return (f"{RESULTS}/hsr/train/dataset~{n['gan_dataset']}/aug~{n['aug']}/plr~{n['plr']}/"
+            f"hsr~{n['hsr']}/hsr_levels~{n['hsr_levels']}/{filename}")
+
+
+def gan_start_snapshot():
+    """The baseline snapshot HSR runs start from (thesis: HSR turned on after 500 kimg)."""
+    return f"network-snapshot-{float(HSR['start_kimg']):g}.pt"
+
+
+def gan_options(w, **fixed):
+    """Training options of one GAN run: config `hsr.train` + the dataset's overrides + what the path says."""
+    run = {**dict(w), **fixed}
+    dataset = HSR["datasets"][run["gan_dataset"]]
+    opts = {**HSR["train"], **dataset.get("train", {})}
+    opts.update(ada=run["aug"] == "ada", seed=config["seed"], weights_cache=config["weights_cache"],
+                xflip=dataset.get("xflip", True))
+    if run["plr"] == "off":
+        opts["pl_weight"] = 0
+    if run["hsr"] == "none":
+        opts["export_snapshots_kimg"] = [HSR["start_kimg"]]
+    else:
+        opts["init_from"] = gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
+        # the HSR run continues the baseline: same total length, counted from the snapshot it starts from
+        opts["total_kimg"] = opts["total_kimg"] - HSR["start_kimg"]
+        opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
+                       "levels": run["hsr_levels"]}
+    return opts

@@ -382,7 +382,8 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
     """Train to `total_kimg`, resumably, and write out_dir/network.pt and out_dir/options.json. Returns network.pt.
 
     Periodic snapshots and sample grids go to work_dir (undeclared); `export_snapshots_kimg` to out_dir."""
-    from lead_hsr.train import (RunConfig, atomic_save_torch, ddp, pick_device, train, write_options_json)
+    from lead_hsr.train import (RunConfig, atomic_copy, atomic_save_torch, ddp, pick_device, train,
+                                write_options_json)
     opts = resolve_options(options)
     out_dir, work_dir = Path(out_dir), Path(work_dir)
     ddp.init_from_env(pick_device(opts["device"]))      # no-op without torchrun
@@ -414,7 +415,8 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
                                     opts["grid_size"], opts["seed"])
                 atomic_save_torch(trainer.snapshot(kimg), work_dir / "snapshots" / f"network-step{done:08d}.pt")
             if done in export_steps:
-                atomic_save_torch(trainer.snapshot(kimg), out_dir / exported_snapshot_name(export_steps[done]))
+                # kept in work_dir: Snakemake deletes a failed job's outputs, and a resumed run is past this step
+                atomic_save_torch(trainer.snapshot(kimg), work_dir / exported_snapshot_name(export_steps[done]))
         return out
 
     cfg = RunConfig(work_dir=work_dir, total_steps=total_steps, seed=opts["seed"],
@@ -425,6 +427,9 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
         record = _jsonable(dict(opts, extractor_record=trainer.extractor_record,
                                 G_params=count_parameters(trainer.G), D_params=count_parameters(trainer.D),
                                 total_steps=total_steps))
+        for kimg in opts["export_snapshots_kimg"]:
+            name = exported_snapshot_name(kimg)
+            atomic_copy(work_dir / name, out_dir / name)
         atomic_save_torch(trainer.snapshot(total_steps * batch / 1000), network)
         write_options_json(out_dir / "options.json", record)
     return network

@@ -13,7 +13,7 @@ resume) or from generators seeded by (seed, step): `batch_indices(n_items, batch
 `atomic_write_json`; each run writes its resolved options with `write_options_json(path, options)`.
 DDP helpers (torchrun, gloo on CPU, nccl on CUDA) live in `lead_hsr.train.ddp`.
 """
-from lead_hsr.train.atomic import (atomic_save_torch, atomic_write_bytes, atomic_write_json, atomic_write_text,
+from lead_hsr.train.atomic import (atomic_copy, atomic_save_torch, atomic_write_bytes, atomic_write_json, atomic_write_text,
                                    write_options_json)
 from lead_hsr.train.device import autocast_for, grad_scaler_for, pick_device
 from lead_hsr.train.loop import CHECKPOINT_NAME, LOG_NAME, TERMINATED_EXIT_CODE, RunConfig, run_training, train
@@ -23,5 +23,5 @@ __all__ = [
     "RunConfig", "train", "run_training", "TERMINATED_EXIT_CODE", "CHECKPOINT_NAME", "LOG_NAME",
     "pick_device", "autocast_for", "grad_scaler_for",
     "batch_indices", "step_generator", "seed_everything", "capture_rng_state", "restore_rng_state",
-    "atomic_save_torch", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "write_options_json",
+    "atomic_copy", "atomic_save_torch", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "write_options_json",
 ]

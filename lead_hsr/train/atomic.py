@@ -81,3 +81,11 @@ def write_options_json(path: str | os.PathLike, options: dict) -> Path:
     if not isinstance(options, dict):
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
     return atomic_write_json(options, path)
+
+
+def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy a file so that `path` appears only when complete (e.g. a work-dir snapshot into a declared output)."""
+    import shutil
+
+    with open(source, "rb") as src:
+        return atomic_write_with(path, lambda out: shutil.copyfileobj(src, out))

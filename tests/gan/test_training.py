@@ -104,6 +104,13 @@ def test_train_gan_outputs_and_init_from(store, tmp_path):
     options = json.loads((out / "options.json").read_text())
     assert options["pl_weight"] == 2.0 and options["preset"]["resolution"] == 16 and options["hsr"] is None
     assert (out / "network-snapshot-0.024.pt").is_file()
+    # a retried job finds its outputs deleted by Snakemake and resumes past the export step: the exported
+    # snapshot must come back, identical
+    exported = (out / "network-snapshot-0.024.pt").read_bytes()
+    for path in out.iterdir():
+        path.unlink()
+    train_gan(store, out, tiny.tiny_options(total_kimg=0.048, export_snapshots_kimg=[0.024]), work)
+    assert (out / "network-snapshot-0.024.pt").read_bytes() == exported
     grids = sorted((work / "samples").glob("*.png"))
     assert grids
     from PIL import Image

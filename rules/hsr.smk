@@ -1,0 +1,94 @@
+# StyleGAN2-ADA baselines and HSR runs (thesis chapter 4), architecture cards and the pretrained weights.
+# A run's path carries its identity: dataset, augmentation, path-length regularization, HSR extractor and levels.
+# HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3).
+
+wildcard_constraints:
+    gan_dataset="[^/]+",
+    aug="ada|none",
+    plr="on|off",
+    hsr="none|vit_dino|vit_random|resnet50_dino|deit|resnet50",
+    hsr_levels="none|all|high|mid|low",
+    preset="[^/]+",
+
+GAN_RUN = "dataset~{gan_dataset}/aug~{aug}/plr~{plr}/hsr~{hsr}/hsr_levels~{hsr_levels}"
+
+
+rule train_gan_baseline:
+    input:
+        store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
+    output:
+        network=gan_run_file("network.pt", hsr="none", hsr_levels="none"),
+        options=gan_run_file("options.json", hsr="none", hsr_levels="none"),
+        snapshot=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),
+    params:
+        options=lambda w: gan_options(w, hsr="none", hsr_levels="none"),
+        work_dir=lambda w: f"{WORK}/hsr/{GAN_RUN}".format(**{**w, "hsr": "none", "hsr_levels": "none"}),
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none"),
+    benchmark:
+        bench_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none")
+    resources:
+        **gpu_resources("train_gan"),
+    script:
+        f"{SCRIPTS}/train_gan.py"
+
+
+rule train_gan_hsr:
+    input:
+        store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
+        init_from=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),
+    output:
+        network=gan_run_file("network.pt"),
+        options=gan_run_file("options.json"),
+    params:
+        options=lambda w: gan_options(w),
+        work_dir=lambda w: f"{WORK}/hsr/{GAN_RUN}".format(**w),
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}"),
+    benchmark:
+        bench_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}")
+    resources:
+        **gpu_resources("train_gan"),
+    script:
+        f"{SCRIPTS}/train_gan.py"
+
+
+ruleorder: train_gan_baseline > train_gan_hsr
+
+
+rule architecture_card:
+    """Parameter counts of G, D and the HSR heads of a preset (no dataset needed)."""
+    output:
+        report(f"{RESULTS}/hsr/arch/{{preset}}.json", category="HSR", subcategory="Architecture"),
+    params:
+        extractors=lambda w: list(HSR["extractors"]),
+        hsr=lambda w: HSR.get("hsr", {}),
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("hsr", "arch_{preset}"),
+    benchmark:
+        bench_path("hsr", "arch_{preset}")
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    script:
+        f"{SCRIPTS}/architecture_card.py"
+
+
+rule fetch_weights:
+    """Fill the pretrained-weight cache (run on a machine with internet, e.g. the cluster login node)."""
+    output:
+        touch(f"{config['weights_cache']}/.fetched"),
+    params:
+        cache=lambda w, output: Path(output[0]).parent,
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("fetch_weights"),
+    shell:
+        "python -m lead_hsr.weights fetch --cache-dir {params.cache} > {log} 2>&1"

@@ -1,0 +1,29 @@
+# Tables (generic aggregation of run metric JSONs from config/tables.yaml) and the HTML report.
+
+wildcard_constraints:
+    table="(table|fig)_[0-9]+\.[0-9]+",
+
+
+rule table:
+    """Any thesis table: ours beside the thesis's numbers, as CSV, Markdown and LaTeX."""
+    input:
+        lambda w: [p for paths in table_inputs(w.table).values() for p in paths],
+    output:
+        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables", labels={"table": "{table}"}),
+        md=f"{RESULTS}/tables/{{table}}.md",
+        tex=f"{RESULTS}/tables/{{table}}.tex",
+    params:
+        runs=lambda w: table_inputs(w.table),
+        tables_yaml=TABLES_YAML,
+        footnote=config["report"].get("footnote"),
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("tables", "{table}"),
+    benchmark:
+        bench_path("tables", "{table}")
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        f"{SCRIPTS}/table.py"

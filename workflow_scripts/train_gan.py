@@ -1,0 +1,9 @@
+"""Train one StyleGAN2-ADA run (baseline, or HSR resumed from the baseline's snapshot)."""
+from pathlib import Path
+
+from lead_hsr.gan.training import train_gan
+from lead_hsr.jobs import job_log, time_budget_from_runtime
+
+with job_log(snakemake):
+    train_gan(Path(snakemake.input.store), Path(snakemake.output.network).parent, snakemake.params.options,
+              Path(snakemake.params.work_dir), time_budget_s=time_budget_from_runtime(snakemake.resources.runtime))
