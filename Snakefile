@@ -17,6 +17,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/lead.smk"
 include: "rules/hsr.smk"
+include: "rules/gan_metrics.smk"
 include: "rules/report.smk"
 
 

@@ -125,7 +125,11 @@ def feature_path(run):
     return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run})
 
 
-def run_paths(run):
+# Tables whose GAN runs are read from the ALS JSON instead of the FID/PR/PPL one.
+ALS_TABLES = ("fig_4.10",)
+
+
+def run_paths(run, table_id=None):
     """Metric JSONs (one per seed) of a run named by its table wildcards (config/tables.yaml)."""
     if run.get("task") == "matching":
         return [f"{RESULTS}/lead/matching/{feature_path(run)}/metrics.json"]
@@ -133,15 +137,16 @@ def run_paths(run):
         seeds = [0] if run["annotations"] == "all" else LEAD["fewshot"]["seeds"]
         return [f"{RESULTS}/lead/regression/{feature_path(run)}/dataset~{run['dataset']}/"
                 f"annotations~{run['annotations']}/seed~{seed}/metrics.json" for seed in seeds]
+    name = "als.json" if table_id in ALS_TABLES else "metrics.json"
     return [f"{RESULTS}/hsr/metrics/dataset~{run['dataset']}/aug~{run['aug']}/plr~{run['plr']}/hsr~{run['hsr']}/"
-            f"hsr_levels~{run['hsr_levels']}/metrics.json"]
+            f"hsr_levels~{run['hsr_levels']}/{name}"]
 
 
 def table_inputs(table_id):
     """run key -> metric JSONs, for every run the table needs."""
     from lead_hsr.report.spec import run_key
 
-    return {run_key(run): run_paths(run) for run in table_runs(TABLES[table_id])}
+    return {run_key(run): run_paths(run, table_id) for run in table_runs(TABLES[table_id])}
 
 
 def table_outputs(table_id):

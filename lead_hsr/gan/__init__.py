@@ -7,7 +7,7 @@ Public API (what the workflow and the metrics call):
     arch_card.architecture_card(preset, extractors, hsr=None) -> {"G", "G_mapping", "G_synthesis", "D", "hsr_heads"}
     networks.PRESETS ("paper256", "demo"), networks.build_networks(preset, device)
     Generator: G(z, truncation_psi=1, noise_mode="random"|"const"|"none", return_features=False);
-               G.mapping(z, truncation_psi) -> ws [N, num_ws, w_dim]; G.synthesis(ws, noise_mode,
+               G.mapping(z, c=None, truncation_psi=1) -> ws [N, num_ws, w_dim]; G.synthesis(ws, noise_mode,
                return_features=True) -> (img, {res: block features}, {res: running RGB image})
 Modules: layers (equalized lr, FIR resampling, modulated conv), networks, ada, loss, hsr, extractors, training,
 arch_card.

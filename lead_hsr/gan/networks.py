@@ -71,8 +71,12 @@ class MappingNetwork(nn.Module):
                                     for a, b in zip(dims[:-1], dims[1:]))
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
-                update_w_avg: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_w_avg: bool = False) -> torch.Tensor:
+        """`c` is the class label of StyleGAN2-ADA's interface (`mapping(z, c)`); all our GANs are
+        unconditional (c_dim = 0), so it must be None or empty."""
+        if c is not None and c.numel():
+            raise ValueError(f"this mapping network is unconditional (c_dim = 0), got labels of shape {tuple(c.shape)}")
         x = normalize_2nd_moment(z.float())
         for layer in self.layers:
             x = layer(x)
@@ -188,12 +192,13 @@ class Generator(nn.Module):
                  channel_max: int, **_unused):
         super().__init__()
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
+        self.c_dim = 0  # unconditional (StyleGAN2-ADA's interface: mapping(z, c))
         self.synthesis = SynthesisNetwork(w_dim, resolution, channel_base, channel_max)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
 
     def forward(self, z, truncation_psi: float = 1.0, noise_mode: str = "random", return_features=False):
-        return self.synthesis(self.mapping(z, truncation_psi), noise_mode, return_features)
+        return self.synthesis(self.mapping(z, truncation_psi=truncation_psi), noise_mode, return_features)
 
 
 def minibatch_std(x: torch.Tensor, group_size: int, num_channels: int = MBSTD_CHANNELS) -> torch.Tensor:
