@@ -16,6 +16,7 @@ validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/lead.smk"
+include: "rules/landmarks.smk"
 include: "rules/hsr.smk"
 include: "rules/gan_metrics.smk"
 include: "rules/report.smk"

@@ -106,6 +106,24 @@ def stage2_options(stage2, dim, proj):
     return opts
 
 
+def feature_weights(w):
+    """Weights of a feature source: the stage-1 network for its hypercolumns, else the stage-2 model."""
+    if w.stage2 == "none":
+        return stage1_weights(w.stage1)
+    return stage2_weights(w.stage1, w.stage2, w.dim, w.proj)
+
+
+def regression_options():
+    return {**LEAD["regression"], "crop": config["geometry"]["crop"]}
+
+
+def fewshot_outputs():
+    """Every few-shot run of one feature source and dataset: counts x seeds (config `lead.fewshot`)."""
+    base = f"{RESULTS}/lead/regression/stage1~{{stage1}}/stage2~{{stage2}}/dim~{{dim}}/proj~{{proj}}/dataset~{{dataset}}"
+    return [f"{base}/annotations~{count}/seed~{seed}/metrics.json"
+            for count in LEAD["fewshot"]["counts"] for seed in LEAD["fewshot"]["seeds"]]
+
+
 def gpu_resources(rule_name):
     """Per-rule GPU resources from config `resources.<rule>` (used by the Slurm profile; ignored locally)."""
     spec = config.get("resources", {}).get(rule_name, {})

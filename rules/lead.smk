@@ -3,7 +3,7 @@
 
 wildcard_constraints:
     stage1="byol|moco|random",
-    stage2="lead|cl|cl_fpn|nmf",
+    stage2="none|lead|cl|cl_fpn|nmf",  # none: the stage-1 hypercolumns (evaluation only)
     dim="[0-9]+",
     proj="none|[0-9]+",
 

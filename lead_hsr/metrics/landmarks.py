@@ -1,0 +1,107 @@
+"""Landmark evaluation of one frozen feature extractor: regression runs (all / few-shot annotations) and
+matching (DESIGN §5). The workflow's `regress_*` and `match_landmarks` rules call these.
+
+Each job loads its model once, extracts the descriptors of the evaluation store once (the backbone is frozen,
+so caching them is exact), and fits every regressor run it owns on them: many addressable runs, one model
+load and one import of torch. Every metric JSON also carries the mean-shape baseline on the same split, so
+"learned beats mean shape" is checked from the results themselves.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lead_hsr.data.geometry import central_crop
+from lead_hsr.data.store import open_store
+from lead_hsr.lead.dense_model import extract_features, load_dense_model
+from lead_hsr.lead.matching import evaluate_matching, matching_order, matching_views
+from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
+from lead_hsr.metrics.iod import eye_indices_for, iod_error
+from lead_hsr.train import atomic_write_json, pick_device
+
+
+# DESIGN §5: regression descriptors at half the crop resolution (48x48 of a 96x96 crop).
+REGRESSION_FEATURE_STRIDE = 2
+
+
+def _cropped_split(store, split: str, crop: int):
+    rows = store.split(split)
+    images, landmarks = central_crop(np.asarray(store.images[rows]), store.landmarks[rows], crop)
+    return rows, images, torch.from_numpy(np.ascontiguousarray(landmarks)).float()
+
+
+def _feature_note(model) -> dict:
+    return {"feature_kind": model.kind, "feature_arch": model.arch, "feature_dim": int(model.dim)}
+
+
+def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict, options: dict) -> None:
+    """Fit one regressor per output and write its metric JSON.
+
+    outputs: {(annotations, seed): metrics.json path}, annotations "all" or a count (few-shot, with a subset
+    manifest `subset.json` written beside the metrics). options: crop, steps, fewshot_steps, device, regressor
+    (RegressorOptions fields), fewshot_regressor (overrides for few-shot runs), feature_stride (crop / feature
+    size: 2 in the protocol, 48 of 96).
+    """
+    device = pick_device(options.get("device", "auto"))
+    store = open_store(store_path)
+    crop = int(options["crop"])
+    train_rows, train_images, train_lm = _cropped_split(store, "train", crop)
+    _, test_images, test_lm = _cropped_split(store, "test", crop)
+    size = train_images.shape[1]
+    model = load_dense_model(weights, device)
+    feature_size = size // int(options.get("feature_stride", REGRESSION_FEATURE_STRIDE))
+    train_feats = extract_features(model, train_images, feature_size, device=device)
+    test_feats = extract_features(model, test_images, feature_size, device=device)
+    eyes = eye_indices_for(dataset)
+    train_files = store.table["file"].to_numpy()[train_rows].tolist()
+    flops = regressor_flops(model.dim, train_lm.shape[1], feature_size, feature_size, include_backward=True)
+    for (annotations, seed), out in sorted(outputs.items(), key=lambda item: str(item[0])):
+        if annotations == "all":
+            chosen = np.arange(len(train_rows))
+            reg_options = RegressorOptions(**options.get("regressor", {}))
+            steps = int(options["steps"])
+        else:
+            chosen = fewshot_subset(len(train_rows), int(annotations), int(seed))
+            reg_options = RegressorOptions.fewshot(**options.get("fewshot_regressor", {}))
+            steps = int(options["fewshot_steps"])
+            atomic_write_json([train_files[i] for i in chosen], Path(out).with_name("subset.json"))
+        regressor = fit_regressor(train_feats[chosen], train_lm[chosen], size, steps, int(seed), reg_options,
+                                  device=device)
+        pred = predict(regressor, test_feats, size)
+        mean_shape = train_lm[chosen].mean(dim=0, keepdim=True).expand_as(test_lm)
+        atomic_write_json({
+            "iod": iod_error(pred.numpy(), test_lm.numpy(), eyes),
+            "iod_mean_shape": iod_error(mean_shape.numpy(), test_lm.numpy(), eyes),
+            "regressor_gflops": flops / 1e9,
+            "annotations": annotations, "seed": int(seed), "n_train": int(len(chosen)),
+            "n_test": int(len(test_lm)), "steps": steps, "loss": reg_options.loss,
+            "regressor": reg_options.as_dict(), "feature_size": feature_size, **_feature_note(model),
+            "note": f"regression loss: {reg_options.loss}",
+        }, out)
+
+
+def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict) -> dict:
+    """Same / different matching error (pixels of a 70-px image) over sorted MAFL test pairs (DESIGN §5)."""
+    device = pick_device(options.get("device", "auto"))
+    store = open_store(store_path)
+    crop = int(options["crop"])
+    rows = store.split("test")
+    order = rows[matching_order(store.table["file"].to_numpy()[rows].tolist())][: 2 * int(options["pairs"])]
+    images = torch.from_numpy(np.asarray(store.images[order])).permute(0, 3, 1, 2).float()
+    landmarks = torch.from_numpy(np.asarray(store.landmarks[order])).float()
+    src, src_lm, tgt, tgt_lm = matching_views(images, landmarks, 0, int(options.get("seed", 0)), crop)
+    model = load_dense_model(weights, device)
+    size = src.shape[-1]  # DESIGN §5: matching on features upsampled to the crop (96x96)
+
+    def features(views):
+        as_uint8 = views.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+        return extract_features(model, as_uint8, size, device=device)
+
+    result = evaluate_matching(features(src), src_lm, features(tgt), tgt_lm, size, device=device)
+    out = {"matching_same": result.same, "matching_different": result.different, "pairs": result.n_pairs,
+           **_feature_note(model)}
+    atomic_write_json(out, out_json)
+    return out

@@ -1,0 +1,68 @@
+# Landmark evaluation of every feature source the tables need: regression with all annotations, few-shot
+# regression (counts x seeds, one job per feature source and dataset), and matching on MAFL test pairs.
+# Library: lead_hsr.metrics.landmarks. A feature source is `stage1~/stage2~/dim~/proj~` (stage2 none = the
+# stage-1 hypercolumns).
+
+FEATURES = "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}"
+
+
+rule regress_all:
+    input:
+        weights=lambda w: feature_weights(w),
+        store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
+    output:
+        f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json",
+    params:
+        options=lambda w: regression_options(),
+        eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_all"),
+    benchmark:
+        bench_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_all")
+    resources:
+        **gpu_resources("fit_regressor"),
+    script:
+        f"{SCRIPTS}/regress.py"
+
+
+rule regress_fewshot:
+    input:
+        weights=lambda w: feature_weights(w),
+        store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
+    output:
+        fewshot_outputs(),
+    params:
+        options=lambda w: regression_options(),
+        eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_fewshot"),
+    benchmark:
+        bench_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_fewshot")
+    resources:
+        **gpu_resources("fit_regressor"),
+    script:
+        f"{SCRIPTS}/regress.py"
+
+
+rule match_landmarks:
+    input:
+        weights=lambda w: feature_weights(w),
+        store=prepared(LEAD["matching"]["store"]),
+    output:
+        f"{RESULTS}/lead/matching/{FEATURES}/metrics.json",
+    params:
+        options=lambda w: {**LEAD["matching"], "crop": config["geometry"]["crop"], "seed": config["seed"]},
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("lead", "matching", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}"),
+    benchmark:
+        bench_path("lead", "matching", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}")
+    resources:
+        **gpu_resources("fit_regressor"),
+    script:
+        f"{SCRIPTS}/match_landmarks.py"
