@@ -9,9 +9,17 @@ import sys
 import traceback
 
 
+def use_job_threads(smk) -> None:
+    """Let torch use exactly the threads Snakemake (or Slurm, through the profile) gave this job."""
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(smk, "threads", None):
+        torch.set_num_threads(int(smk.threads))
+
+
 @contextlib.contextmanager
 def job_log(smk):
     """Redirect fd 1 and 2 to the rule's first log file (if any); log and re-raise errors."""
+    use_job_threads(smk)
     log = smk.log[0] if len(smk.log) else None
     if log is None:
         yield

@@ -124,6 +124,12 @@ def fewshot_outputs():
             for count in LEAD["fewshot"]["counts"] for seed in LEAD["fewshot"]["seeds"]]
 
 
+def gpu_threads(rule_name):
+    """CPU threads of a GPU rule: its GPUs x cpus_per_gpu (data loading); 1 on a CPU-only (demo) run."""
+    spec = gpu_resources(rule_name)
+    return max(1, spec["gpu"] * spec["cpus_per_gpu"])
+
+
 def gpu_resources(rule_name):
     """Per-rule GPU resources from config `resources.<rule>` (used by the Slurm profile; ignored locally)."""
     spec = config.get("resources", {}).get(rule_name, {})

@@ -18,6 +18,7 @@ rule gan_metrics:
         log_path("hsr", "metrics", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}"),
     benchmark:
         bench_path("hsr", "metrics", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}")
+    threads: gpu_threads("gan_metrics")
     resources:
         **gpu_resources("gan_metrics"),
     script:
@@ -38,6 +39,7 @@ rule train_attribute_classifiers:
         log_path("hsr", "attribute_classifiers"),
     benchmark:
         bench_path("hsr", "attribute_classifiers")
+    threads: gpu_threads("train_attribute_classifiers")
     resources:
         **gpu_resources("train_attribute_classifiers"),
     script:
@@ -58,6 +60,7 @@ rule gan_als:
         log_path("hsr", "als", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}"),
     benchmark:
         bench_path("hsr", "als", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}")
+    threads: gpu_threads("gan_metrics")
     resources:
         **gpu_resources("gan_metrics"),
     script:

@@ -29,6 +29,7 @@ rule train_gan_baseline:
         log_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none"),
     benchmark:
         bench_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none")
+    threads: gpu_threads("train_gan")
     resources:
         **gpu_resources("train_gan"),
     script:
@@ -51,6 +52,7 @@ rule train_gan_hsr:
         log_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}"),
     benchmark:
         bench_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~{hsr}_hsr_levels~{hsr_levels}")
+    threads: gpu_threads("train_gan")
     resources:
         **gpu_resources("train_gan"),
     script:

@@ -21,6 +21,7 @@ rule regress_all:
         log_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_all"),
     benchmark:
         bench_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_all")
+    threads: gpu_threads("fit_regressor")
     resources:
         **gpu_resources("fit_regressor"),
     script:
@@ -42,6 +43,7 @@ rule regress_fewshot:
         log_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_fewshot"),
     benchmark:
         bench_path("lead", "regression", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}_{dataset}_fewshot")
+    threads: gpu_threads("fit_regressor")
     resources:
         **gpu_resources("fit_regressor"),
     script:
@@ -62,6 +64,7 @@ rule match_landmarks:
         log_path("lead", "matching", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}"),
     benchmark:
         bench_path("lead", "matching", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}")
+    threads: gpu_threads("fit_regressor")
     resources:
         **gpu_resources("fit_regressor"),
     script:

@@ -23,6 +23,7 @@ rule train_stage1:
         log_path("lead", "stage1~{stage1}"),
     benchmark:
         bench_path("lead", "stage1~{stage1}")
+    threads: gpu_threads("train_stage1")
     resources:
         **gpu_resources("train_stage1"),
     script:
@@ -45,6 +46,7 @@ rule train_stage2:
         log_path("lead", "stage2", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}"),
     benchmark:
         bench_path("lead", "stage2", "stage1~{stage1}_stage2~{stage2}_dim~{dim}_proj~{proj}")
+    threads: gpu_threads("train_stage2")
     resources:
         **gpu_resources("train_stage2"),
     script:

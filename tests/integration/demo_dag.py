@@ -1,4 +1,4 @@
-"""Running the demo DAG from tests: one place for the command line."""
+"""Running the demo DAG from tests: one place for the command line and the slice CI runs."""
 import os
 import subprocess
 import sys
@@ -6,11 +6,21 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_RESULTS = "results/demo"
+R = DEMO_RESULTS
+
+# Random-init and learned stage-1 hypercolumns on every landmark dataset: "learned beats random".
+HYPERCOLUMN_RUNS = [f"{R}/lead/regression/stage1~{s1}/stage2~none/dim~3840/proj~none/dataset~{d}/annotations~all/"
+                    "seed~0/metrics.json" for s1 in ("byol", "random") for d in ("mafl", "aflw_m", "aflw_r", "300w")]
+MATCHING_RUNS = [f"{R}/lead/matching/stage1~{s1}/stage2~none/dim~3840/proj~none/metrics.json"
+                 for s1 in ("byol", "random")]
+# What CI builds: every dataset, a LEAD table, a HSR table, the architecture cards, the baselines above.
+CI_TARGETS = ["data", f"{R}/tables/table_3.2.md", f"{R}/tables/table_4.4.md", f"{R}/hsr/arch/demo.json",
+              *HYPERCOLUMN_RUNS, *MATCHING_RUNS]
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run Snakemake on the demo config in `workdir` (raw data, results and checkpoints all land there)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", "--configfile", str(REPO / "config" / "demo.yaml"), "--quiet", "rules", *args]
+           "--cores", "2", "--quiet", "rules", *args, "--configfile", str(REPO / "config" / "demo.yaml")]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)

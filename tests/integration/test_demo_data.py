@@ -41,6 +41,6 @@ def test_gan_stores_are_at_the_demo_resolution(demo_dir):
 
 
 def test_rerun_is_a_no_op(demo_dir):
-    out = snakemake(demo_dir, "all", "-n")
+    out = snakemake(demo_dir, "data", "-n")
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
