@@ -9,7 +9,6 @@ columns as +1/-1. Logit sign conventions (positive logit means ...):
 """
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
+from lead_hsr.train import atomic_save_torch
 
 
 @dataclass(frozen=True)
@@ -182,15 +182,8 @@ def train_attribute_classifiers(store_path: str | Path, out_path: str | Path,
                "train_loss": losses, "num_train": int(len(train_index)), "num_val": int(len(val_index)),
                "attributes": [asdict(a) for a in ATTRIBUTES], "options": asdict(options),
                "store": str(store_path)}
-    _save_atomic({"state_dict": model.cpu().state_dict(), "summary": summary}, Path(out_path))
+    atomic_save_torch({"state_dict": model.cpu().state_dict(), "summary": summary}, Path(out_path))
     return summary
-
-
-def _save_atomic(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
 
 
 def load_attribute_classifier(path: str | Path, device: str | torch.device = "cpu") -> AttributeClassifier:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from lead_hsr import weights
+from lead_hsr.atomic import atomic_write_json, atomic_write_with
 from lead_hsr.errors import InputError
 
 INCEPTION_FEATURE = "2048"  # torch-fidelity's name for Inception-v3 pool3, the FID layer (StyleGAN, TTUR)
@@ -178,15 +178,9 @@ def real_features(images: np.ndarray, dataset_key: str, extractor: Extractor, ca
         return np.load(cache)
     features = extractor.extract_nhwc(images[:count], batch_size)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(cache, features)
-    sidecar.write_text(json.dumps(expected, sort_keys=True))
+    atomic_write_with(cache, lambda handle: np.save(handle, features))
+    atomic_write_json(expected, sidecar)
     return features
-
-
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    partial = path.with_name(path.name + ".partial.npy")
-    np.save(partial, array)
-    os.replace(partial, path)
 
 
 def latent_batches(z_dim: int, num: int, batch_size: int, seed: int) -> Iterable[torch.Tensor]:

@@ -6,7 +6,6 @@ the convention of the prepared store.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -16,22 +15,18 @@ matplotlib.use("Agg")  # figures are built by batch jobs without a display
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 import numpy as np  # noqa: E402
 
+from lead_hsr.atomic import atomic_write_with  # noqa: E402
+
 PREDICTION_COLOR = "#ff0000"  # predicted landmarks
 GROUND_TRUTH_COLOR = "#00ff00"  # ground-truth landmarks (when drawn as well)
 
 
 def save_figure(figure, path: str | Path, dpi: int = 100) -> Path:
     """Save as PNG through a temporary sibling + rename (no half-written PNG), then close the figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        figure.savefig(temp, format="png", dpi=dpi)
-        os.replace(temp, path)
+        return atomic_write_with(path, lambda handle: figure.savefig(handle, format="png", dpi=dpi))
     finally:
-        temp.unlink(missing_ok=True)
         plt.close(figure)
-    return path
 
 
 def _grid_axes(count: int, ncols: int, cell_inches: float, title_space: bool):

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lead_hsr.atomic import atomic_write_text
 from lead_hsr.errors import InputError
 from lead_hsr.report.spec import MISSING, cell_run, default_title, load_tables, run_key
 
@@ -134,17 +134,6 @@ def _footnote(spec: dict, seed_counts: set[int], run_notes: list[str], extra: st
 # ---------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary sibling, then rename: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def _heading(table: pd.DataFrame) -> str:
     title = table.attrs.get("title")
     return f"{title}: {table.attrs['caption']}" if title else table.attrs["caption"]
@@ -190,9 +179,9 @@ def write_table(table: pd.DataFrame, out_stem: str | Path) -> list[Path]:
     """Write `<out_stem>.csv`, `.md` and `.tex` atomically; returns the three paths."""
     out_stem = Path(out_stem)
     paths = [out_stem.with_name(out_stem.name + suffix) for suffix in (".csv", ".md", ".tex")]
-    _write_atomic(paths[0], table.to_csv())
-    _write_atomic(paths[1], to_markdown(table))
-    _write_atomic(paths[2], to_latex(table))
+    atomic_write_text(table.to_csv(), paths[0])
+    atomic_write_text(to_markdown(table), paths[1])
+    atomic_write_text(to_latex(table), paths[2])
     return paths
 
 

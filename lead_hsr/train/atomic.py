@@ -1,74 +1,15 @@
-"""Atomic writes: a file appears complete or not at all (DESIGN §2.5 "outputs appear only when complete").
-
-Each writer writes a temporary sibling in the same directory, flushes and fsyncs it, then `os.replace`s it
-over the target (atomic on POSIX within one file system) and fsyncs the directory so the rename survives a
-power cut. A killed process leaves at most a stray `.tmp-*` file, never a half-written target.
-"""
+"""Atomic writes for training code: the generic helpers of `lead_hsr.atomic` plus torch checkpoints and the
+options JSON every run writes beside its outputs."""
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any
 
 import torch
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some file systems do not allow opening directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call `write(binary_file)` on a temporary sibling of `path`, then move it into place atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
-    return atomic_write_with(path, lambda handle: handle.write(data))
-
-
-def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
-    return atomic_write_bytes(text.encode("utf-8"), path)
-
-
-def _json_default(value: Any) -> Any:
-    """Make paths, numpy/torch scalars and sets JSON-serialisable instead of failing mid-run."""
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if hasattr(value, "tolist"):  # numpy arrays/scalars, torch tensors
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
-
-
-def atomic_write_json(obj: Any, path: str | os.PathLike) -> Path:
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
-    return atomic_write_text(text, path)
+from lead_hsr.atomic import (atomic_copy, atomic_write_bytes, atomic_write_json, atomic_write_text,  # noqa: F401
+                             atomic_write_with)
 
 
 def atomic_save_torch(obj: Any, path: str | os.PathLike) -> Path:
@@ -81,11 +22,3 @@ def write_options_json(path: str | os.PathLike, options: dict) -> Path:
     if not isinstance(options, dict):
         raise TypeError(f"options must be a dict, got {type(options).__name__}")
     return atomic_write_json(options, path)
-
-
-def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Copy a file so that `path` appears only when complete (e.g. a work-dir snapshot into a declared output)."""
-    import shutil
-
-    with open(source, "rb") as src:
-        return atomic_write_with(path, lambda out: shutil.copyfileobj(src, out))
