@@ -58,13 +58,13 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
     eyes = eye_indices_for(dataset)
     train_files = store.table["file"].to_numpy()[train_rows].tolist()
     flops = regressor_flops(model.dim, train_lm.shape[1], feature_size, feature_size, include_backward=True)
-    for (annotations, seed), out in sorted(outputs.items(), key=lambda item: str(item[0])):
-        if annotations == "all":
+    for (annotated, seed), out in sorted(outputs.items(), key=lambda item: str(item[0])):
+        if annotated == "all":
             chosen = np.arange(len(train_rows))
             reg_options = RegressorOptions(**options.get("regressor", {}))
             steps = int(options["steps"])
         else:
-            chosen = fewshot_subset(len(train_rows), int(annotations), int(seed))
+            chosen = fewshot_subset(len(train_rows), int(annotated), int(seed))
             reg_options = RegressorOptions.fewshot(**options.get("fewshot_regressor", {}))
             steps = int(options["fewshot_steps"])
             atomic_write_json([train_files[i] for i in chosen], Path(out).with_name("subset.json"))
@@ -76,7 +76,7 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
             "iod": iod_error(pred.numpy(), test_lm.numpy(), eyes),
             "iod_mean_shape": iod_error(mean_shape.numpy(), test_lm.numpy(), eyes),
             "regressor_gflops": flops / 1e9,
-            "annotations": annotations, "seed": int(seed), "n_train": int(len(chosen)),
+            "annotations": annotated, "seed": int(seed), "n_train": int(len(chosen)),
             "n_test": int(len(test_lm)), "steps": steps, "loss": reg_options.loss,
             "regressor": reg_options.as_dict(), "feature_size": feature_size, **_feature_note(model),
             "note": f"regression loss: {reg_options.loss}",
