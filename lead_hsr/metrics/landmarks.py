@@ -8,7 +8,6 @@ load and one import of torch. Every metric JSON also carries the mean-shape base
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -18,9 +18,10 @@ CI_TARGETS = ["data", f"{R}/tables/table_3.2.md", f"{R}/tables/table_4.4.md", f"
               *HYPERCOLUMN_RUNS, *MATCHING_RUNS]
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 2400) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *targets: str, options: tuple = (), timeout: int = 2400) -> subprocess.CompletedProcess:
     """Run Snakemake on the demo config in `workdir` (raw data, results and checkpoints all land there)."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", "--quiet", "rules", *args, "--configfile", str(REPO / "config" / "demo.yaml")]
+           "--cores", "2", "--configfile", str(REPO / "config" / "demo.yaml"), *options, "--quiet", "rules",
+           "--", *targets]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)

@@ -1,5 +1,4 @@
 """Data part of the demo DAG: synthetic raw layouts -> prepared stores -> preview figures."""
-import json
 
 import numpy as np
 import yaml
@@ -41,6 +40,6 @@ def test_gan_stores_are_at_the_demo_resolution(demo_dir):
 
 
 def test_rerun_is_a_no_op(demo_dir):
-    out = snakemake(demo_dir, "data", "-n")
+    out = snakemake(demo_dir, "data", options=("-n",))
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr

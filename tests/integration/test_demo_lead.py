@@ -34,7 +34,7 @@ def test_table_3_2_has_ours_beside_the_thesis(demo_dir):
 
 def test_rebuilding_one_table_touches_nothing_else(demo_dir):
     table = f"{DEMO_RESULTS}/tables/table_3.2.md"
-    out = snakemake(demo_dir, table, "--forcerun", "table", "-n")
+    out = snakemake(demo_dir, table, options=("--forcerun", "table", "-n"))
     assert out.returncode == 0, out.stderr
     jobs = [line.split()[0] for line in out.stdout.splitlines() if line.strip().startswith(("table ", "total "))]
     assert "table" in jobs
