@@ -43,3 +43,11 @@ def test_rerun_is_a_no_op(demo_dir):
     out = snakemake(demo_dir, "data", options=("-n",))
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_html_report_shows_the_figures_and_tables(demo_dir):
+    report = demo_dir / "report.html"
+    out = snakemake(demo_dir, "data", f"{DEMO_RESULTS}/tables/table_3.2.csv", options=("--report", str(report)))
+    assert out.returncode == 0, out.stderr[-4000:]
+    html = report.read_text(errors="replace")
+    assert "data_mafl.png" in html and "table_3.2.csv" in html
