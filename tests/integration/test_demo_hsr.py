@@ -32,4 +32,5 @@ def test_hsr_runs_continue_their_baseline(demo_dir):
 
 def test_table_4_4_is_written_in_three_formats(demo_dir):
     for ext in ("csv", "md", "tex"):
-        assert (demo_dir / DEMO_RESULTS / "tables" / f"table_4.4.{ext}").stat().st_size > 200
+        text = (demo_dir / DEMO_RESULTS / "tables" / f"table_4.4.{ext}").read_text()
+        assert text.count("\n") >= 4 and "57.97" in text, (ext, text)  # header + 4 rows, thesis beside ours
