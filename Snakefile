@@ -20,6 +20,7 @@ include: "rules/landmarks.smk"
 include: "rules/hsr.smk"
 include: "rules/gan_metrics.smk"
 include: "rules/report.smk"
+include: "rules/figures.smk"
 
 
 rule all:

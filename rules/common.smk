@@ -185,8 +185,12 @@ def arch_card_targets():
     return [f"{RESULTS}/hsr/arch/{preset}.json" for preset in HSR["arch_cards"]]
 
 
+def figure_targets():
+    return [f"{RESULTS}/figures/{fig}.png" for fig in config["report"].get("figures", [])]
+
+
 def all_targets():
-    return data_targets() + arch_card_targets() + report_targets()
+    return data_targets() + arch_card_targets() + report_targets() + figure_targets()
 
 
 # ---- HSR ----

@@ -147,3 +147,15 @@ def ppl2_wend(G, distance: PairDistance, num_samples: int = PPL_NUM_SAMPLES, eps
               "sampling": "end", "crop": False, "batch_size": batch_size, "seed": seed,
               **getattr(distance, "record", {"distance": getattr(distance, "__name__", "custom")})}
     return PPLResult(ppl, distances, kept, lo, hi, record)
+
+
+def ppl_distribution_figure(distance_files: dict, out_png) -> None:
+    """Fig. 4.2: histograms of the per-sample distances each run kept for its PPL (1st-99th percentile)."""
+    from lead_hsr.report.figures import histogram_plot
+
+    kept = {}
+    for label, path in distance_files.items():
+        distances = np.load(path)
+        kept[label] = distances[filtered_mean(distances)[1]]
+    histogram_plot(kept, out_png, xlabel="per-sample path length (LPIPS / epsilon^2)",
+                   title="PPL distribution (ppl2_wend)")

@@ -83,3 +83,16 @@ def test_lpips_loads_the_resolved_vgg16_trunk(tmp_path):
     assert distance.record["source"] == "pretrained"
     assert torch.equal(distance.model.net.slice1[0].weight, features["0.weight"])
     assert torch.equal(getattr(distance.model.net.slice5, "28").bias, features["28.bias"])
+
+
+def test_ppl_distribution_figure_is_written(tmp_path):
+    from lead_hsr.metrics.ppl import ppl_distribution_figure
+
+    rng = np.random.default_rng(0)
+    files = {}
+    for label in ("SG2-ADA", "SG2-ADA + HSR"):
+        files[label] = tmp_path / f"{label}.npy"
+        np.save(files[label], np.concatenate([rng.gamma(2.0, 1.0, 200), [1e6]]))  # one outlier, dropped
+    out = tmp_path / "fig_4.2.png"
+    ppl_distribution_figure(files, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5_000
