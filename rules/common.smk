@@ -117,11 +117,15 @@ def regression_options():
     return {**LEAD["regression"], "crop": config["geometry"]["crop"]}
 
 
+def fewshot_runs():
+    """Every few-shot run of one feature source and dataset: (count, seed) pairs (config `lead.fewshot`)."""
+    return [(count, seed) for count in LEAD["fewshot"]["counts"] for seed in LEAD["fewshot"]["seeds"]]
+
+
 def fewshot_outputs():
-    """Every few-shot run of one feature source and dataset: counts x seeds (config `lead.fewshot`)."""
+    """Metric JSONs of `fewshot_runs()`, in the same order."""
     base = f"{RESULTS}/lead/regression/stage1~{{stage1}}/stage2~{{stage2}}/dim~{{dim}}/proj~{{proj}}/dataset~{{dataset}}"
-    return [f"{base}/annotations~{count}/seed~{seed}/metrics.json"
-            for count in LEAD["fewshot"]["counts"] for seed in LEAD["fewshot"]["seeds"]]
+    return [f"{base}/annotations~{count}/seed~{seed}/metrics.json" for count, seed in fewshot_runs()]
 
 
 def gpu_threads(rule_name):

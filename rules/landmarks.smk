@@ -15,6 +15,7 @@ rule regress_all:
     params:
         options=lambda w: regression_options(),
         eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+        runs=[("all", 0)],
     conda:
         "../envs/environment.yaml"
     log:
@@ -37,6 +38,7 @@ rule regress_fewshot:
     params:
         options=lambda w: regression_options(),
         eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+        runs=fewshot_runs(),
     conda:
         "../envs/environment.yaml"
     log:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from lead_hsr.data import geometry
 from lead_hsr.data.geometry import CELEBA_ALIGNED_CROP
 from lead_hsr.data.images import ImageLoader, decode_rgb
 from lead_hsr.data.readers import celeba, gan_animalface, gan_cub, gan_ffhq, gan_lsun
@@ -79,7 +80,7 @@ def centre_crop_square(image: np.ndarray) -> np.ndarray:
 def crop_box(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """Crop (x0, y0, x1, y1), rounded to whole pixels; parts outside the image are black (zero-padded)."""
     x0, y0, x1, y1 = (int(round(value)) for value in box)
-    return np.asarray(Image.fromarray(image).crop((x0, y0, x1, y1)), dtype=np.uint8)
+    return geometry.crop(image, np.empty((0, 2)), y0, x0, y1 - y0, x1 - x0)[0]
 
 
 # ---------------------------------------------------------------- shared checks and writing
