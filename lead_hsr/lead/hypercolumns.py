@@ -42,9 +42,9 @@ def hypercolumns(stages: Sequence[torch.Tensor], size: int | tuple[int, int],
     size = (size, size) if isinstance(size, int) else tuple(size)
     ordered = list(reversed(stages))
     ups = [F.interpolate(s, size=size, mode="bilinear", align_corners=False) for s in ordered]
+    if "layer" in normalize:  # = normalize_blocks of the concatenation, without splitting it again
+        ups = [F.normalize(u, dim=1) for u in ups]
     feat = torch.cat(ups, dim=1)
-    if "layer" in normalize:
-        feat = normalize_blocks(feat, [s.shape[1] for s in ordered])
     if "vector" in normalize:
         feat = F.normalize(feat, dim=1)
     return feat

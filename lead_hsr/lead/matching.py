@@ -75,13 +75,20 @@ class MatchingResult:
     def as_dict(self) -> dict:
         return {"same": self.same, "different": self.different, "n_pairs": self.n_pairs}
 
+    @classmethod
+    def from_errors(cls, same: torch.Tensor, different: torch.Tensor) -> "MatchingResult":
+        """Means over every present landmark of every pair; same/different: n_pairs x K errors (NaN if absent)."""
+        return cls(same=float(np.nanmean(same.numpy())), different=float(np.nanmean(different.numpy())),
+                   n_pairs=int(same.shape[0]))
 
-def evaluate_matching(source_feats: torch.Tensor, source_landmarks: torch.Tensor, target_feats: torch.Tensor,
-                      target_landmarks: torch.Tensor, crop_size: int, block_dims: list[int] | None = None,
-                      device: str | torch.device = "cpu") -> MatchingResult:
-    """Pairs (2i, 2i+1) of already sorted images; an odd last image is dropped (as DVE's drop_last).
+
+def matching_errors(source_feats: torch.Tensor, source_landmarks: torch.Tensor, target_feats: torch.Tensor,
+                    target_landmarks: torch.Tensor, crop_size: int, block_dims: list[int] | None = None,
+                    device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-landmark errors (n_pairs x K, canonical pixels) of pairs (2i, 2i+1) of already sorted images.
 
     *_feats: N x C x h x w descriptors of the source/target views; *_landmarks: N x K x 2 pixels in the crop.
+    An odd last image is dropped (as DVE's drop_last). Returns (same identity, different identity).
     """
     n = source_feats.shape[0] - source_feats.shape[0] % 2
     if n == 0:
@@ -95,8 +102,15 @@ def evaluate_matching(source_feats: torch.Tensor, source_landmarks: torch.Tensor
                                           target_landmarks[i].to(device).float(), crop_size).cpu())
         different.append(canonical_pixel_error(match_landmarks(src, query, targets[1]),
                                                target_landmarks[i + 1].to(device).float(), crop_size).cpu())
-    return MatchingResult(same=float(np.nanmean(torch.cat(same).numpy())),
-                          different=float(np.nanmean(torch.cat(different).numpy())), n_pairs=n // 2)
+    return torch.stack(same), torch.stack(different)
+
+
+def evaluate_matching(source_feats: torch.Tensor, source_landmarks: torch.Tensor, target_feats: torch.Tensor,
+                      target_landmarks: torch.Tensor, crop_size: int, block_dims: list[int] | None = None,
+                      device: str | torch.device = "cpu") -> MatchingResult:
+    """Mean same / different errors of `matching_errors` (all pairs in memory at once)."""
+    return MatchingResult.from_errors(*matching_errors(source_feats, source_landmarks, target_feats,
+                                                       target_landmarks, crop_size, block_dims, device))
 
 
 def matching_views(images: torch.Tensor, landmarks: torch.Tensor, first_index: int, seed: int, crop: int,

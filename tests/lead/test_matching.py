@@ -90,3 +90,30 @@ def test_matching_views_are_consistent_and_seeded():
 def test_pairs_follow_sorted_file_names():
     order = matching.matching_order(["000010.jpg", "000002.jpg", "000101.jpg", "000003.jpg"])
     assert order.tolist() == [1, 3, 0, 2]
+
+
+def test_matching_run_does_not_depend_on_the_chunk_size(tmp_path, monkeypatch):
+    """Pairs are streamed a chunk at a time (memory); warps follow the sorted position, so chunks are invisible."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from lead_hsr.data.store import write_store
+    from lead_hsr.lead.stage1 import write_random_init
+    from lead_hsr.metrics import landmarks as lm_eval
+
+    rng = np.random.default_rng(0)
+    n, size = 10, 40
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    points = rng.uniform(12, 28, (n, 5, 2)).astype(np.float32)
+    table = pd.DataFrame({"file": [f"{i:03d}.jpg" for i in range(n)], "split": ["train"] * 2 + ["test"] * 8})
+    write_store(tmp_path / "store", images, points, table, {"name": "mafl"})
+    weights = tmp_path / "weights.pt"
+    write_random_init(tmp_path / "store", weights, {"arch": "resnet18", "crop": 32, "device": "cpu"})
+    options = {"pairs": 4, "crop": 4, "seed": 3, "device": "cpu"}
+    whole = lm_eval.matching_run(weights, tmp_path / "store", tmp_path / "a.json", options)
+    monkeypatch.setattr(lm_eval, "MATCHING_CHUNK_PAIRS", 1)
+    chunked = lm_eval.matching_run(weights, tmp_path / "store", tmp_path / "b.json", options)
+    assert whole == chunked == json.loads((tmp_path / "b.json").read_text())
+    assert whole["pairs"] == 4 and whole["matching_same"] < whole["matching_different"]

@@ -89,3 +89,9 @@ def test_nmf_reconstructs_low_rank_nonnegative_data():
     proj = NMFProjector(fitted)
     out = proj(x.T.reshape(1, 40, 15, 20))
     assert out.shape == (1, 5, 15, 20) and (out >= 0).all()
+
+
+def test_layer_normalised_hypercolumns_equal_normalize_blocks_of_the_concatenation():
+    stages = [torch.rand(2, 4, 8, 8), torch.rand(2, 6, 4, 4), torch.rand(2, 3, 2, 2)]
+    plain = hypercolumns(stages, 8, "none")
+    assert torch.allclose(hypercolumns(stages, 8, "layer"), normalize_blocks(plain, [3, 6, 4]), atol=1e-6)
