@@ -135,3 +135,49 @@ def extract_features(model: DenseFeatureModel, images, size: int, batch: int = 6
         x = normalize_images(chunk.cpu().numpy() if isinstance(chunk, torch.Tensor) else np.array(chunk), device)
         out[start:start + len(chunk)] = model(x, size).to("cpu", dtype)
     return out
+
+
+class FrozenFeatures:
+    """Descriptors of a frozen extractor, computed when indexed instead of held in memory.
+
+    Behaves like an N x dim x size x size tensor for the regressor (`len`, `shape`, `ndim`, `[rows]`): at paper
+    scale the cached alternative does not fit (MAFL train, 3840-d hypercolumns at 48x48: ~670 GB in float32), so
+    each batch is extracted when the regressor asks for it, as the DVE/CL evaluation code does. The extractor is
+    frozen and in eval mode, so the values equal the cached ones.
+    """
+
+    ndim = 4
+
+    def __init__(self, model: DenseFeatureModel, images: np.ndarray, size: int,
+                 device: str | torch.device | None = None):
+        self.model, self.images, self.size, self.device = model, images, int(size), device
+        self.shape = torch.Size((len(images), int(model.dim), self.size, self.size))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows) -> torch.Tensor:
+        rows = rows.cpu().numpy() if isinstance(rows, torch.Tensor) else rows
+        return extract_features(self.model, np.asarray(self.images[rows]), self.size, device=self.device)
+
+    def subset(self, rows) -> "FrozenFeatures":
+        """The same lazy descriptors restricted to `rows` (nothing is extracted yet)."""
+        return FrozenFeatures(self.model, self.images[np.asarray(rows)], self.size, self.device)
+
+
+def descriptor_bytes(model: DenseFeatureModel, count: int, size: int) -> int:
+    """Memory of `count` float32 descriptor maps of `model` at `size` x `size`."""
+    return 4 * count * int(model.dim) * size * size
+
+
+def dense_descriptors(model: DenseFeatureModel, images: np.ndarray, size: int, cache_bytes: float,
+                      device: str | torch.device | None = None) -> torch.Tensor | FrozenFeatures:
+    """Descriptors of `images`: extracted once if they fit in `cache_bytes`, otherwise `FrozenFeatures`."""
+    if descriptor_bytes(model, len(images), size) <= cache_bytes:
+        return extract_features(model, images, size, device=device)
+    return FrozenFeatures(model, images, size, device)
+
+
+def select_rows(feats: torch.Tensor | FrozenFeatures, rows: np.ndarray) -> torch.Tensor | FrozenFeatures:
+    """feats[rows] for cached descriptors; a lazy subset (nothing extracted) for `FrozenFeatures`."""
+    return feats.subset(rows) if isinstance(feats, FrozenFeatures) else feats[rows]

@@ -15,7 +15,7 @@ import torch
 
 from lead_hsr.data.geometry import central_crop
 from lead_hsr.data.store import open_store
-from lead_hsr.lead.dense_model import extract_features, load_dense_model
+from lead_hsr.lead.dense_model import dense_descriptors, extract_features, load_dense_model, select_rows
 from lead_hsr.lead.matching import MatchingResult, matching_errors, matching_order, matching_views
 from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
 from lead_hsr.metrics.iod import eye_indices_for, iod_error
@@ -24,6 +24,9 @@ from lead_hsr.train import atomic_write_json, pick_device
 
 # DESIGN §5: regression descriptors at half the crop resolution (48x48 of a 96x96 crop).
 REGRESSION_FEATURE_STRIDE = 2
+# Descriptors up to this size are extracted once and cached; larger sets (paper-scale hypercolumns) are
+# extracted batch by batch while the regressor trains (config `lead.regression.feature_cache_gb`).
+FEATURE_CACHE_GB = 8.0
 # Matching pairs evaluated at once: bounds memory (features at the crop size), any value gives the same result.
 MATCHING_CHUNK_PAIRS = 8
 
@@ -54,8 +57,9 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
     size = train_images.shape[1]
     model = load_dense_model(weights, device)
     feature_size = size // int(options.get("feature_stride", REGRESSION_FEATURE_STRIDE))
-    train_feats = extract_features(model, train_images, feature_size, device=device)
-    test_feats = extract_features(model, test_images, feature_size, device=device)
+    cache_bytes = float(options.get("feature_cache_gb", FEATURE_CACHE_GB)) * 2**30
+    train_feats = dense_descriptors(model, train_images, feature_size, cache_bytes, device)
+    test_feats = dense_descriptors(model, test_images, feature_size, cache_bytes, device)
     eyes = eye_indices_for(dataset)
     train_files = store.table["file"].to_numpy()[train_rows].tolist()
     flops = regressor_flops(model.dim, train_lm.shape[1], feature_size, feature_size, include_backward=True)
@@ -69,8 +73,8 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
             reg_options = RegressorOptions.fewshot(**options.get("fewshot_regressor", {}))
             steps = int(options["fewshot_steps"])
             atomic_write_json([train_files[i] for i in chosen], Path(out).with_name("subset.json"))
-        regressor = fit_regressor(train_feats[chosen], train_lm[chosen], size, steps, int(seed), reg_options,
-                                  device=device)
+        regressor = fit_regressor(select_rows(train_feats, chosen), train_lm[chosen], size, steps, int(seed),
+                                  reg_options, device=device)
         pred = predict(regressor, test_feats, size)
         mean_shape = train_lm[chosen].mean(dim=0, keepdim=True).expand_as(test_lm)
         atomic_write_json({
