@@ -89,3 +89,125 @@ def als_for_generator(G, classifier, num_pairs: int = ALS_NUM_PAIRS, num_steps: 
     result = als_from_logits(logits, names, standardise)
     result.record.update(seed=seed, space="w", noise_mode="const")
     return result
+
+
+# ---- figures: attribute transitions along W lines (thesis Fig. 4.1 bottom, 4.9, 4.11) ----
+EDIT_STRENGTH = 3.0  # Fig. 4.11 edits: w1 = w0 + strength * (std of the sampled w along d) * d
+
+
+def attribute_column(classifier, attribute: str) -> int:
+    names = list(getattr(classifier, "attributes", []))
+    if attribute not in names:
+        raise ValueError(f"attribute {attribute!r} is not one of the classifier's {names} (fix hsr.figures)")
+    return names.index(attribute)
+
+
+@torch.no_grad()
+def path_scores_and_images(G, classifier, w0: torch.Tensor, w1: torch.Tensor, num_steps: int):
+    """Along w_t = lerp(w0, w1, t) (Eq. 4.3; w0, w1: [num_ws, w_dim]) for t = 0, 1/N, ..., 1 with constant noise:
+    (t [N + 1], logits [N + 1, attributes], uint8 images [N + 1, H, W, 3])."""
+    from lead_hsr.metrics.ppl import nhwc_uint8
+
+    t = torch.linspace(0, 1, num_steps + 1, device=w0.device)
+    images = G.synthesis(torch.lerp(w0[None], w1[None], t[:, None, None]), noise_mode="const")
+    return t.cpu().numpy(), classifier(images).float().cpu().numpy(), nhwc_uint8(images)
+
+
+@torch.no_grad()
+def endpoint_logits(G, classifier, w: torch.Tensor, batch_size: int = 32) -> np.ndarray:
+    """Classifier logits [N, attributes] of G(w) for ws [N, num_ws, w_dim], constant noise."""
+    return torch.cat([classifier(G.synthesis(chunk, noise_mode="const")).float().cpu()
+                      for chunk in w.split(batch_size)]).numpy()
+
+
+def select_transition_pair(endpoint_changes: np.ndarray) -> int:
+    """The candidate pair whose attribute changes most between its endpoints, summed over the models compared:
+    endpoint_changes [models, candidates] = |C(G(w1)) - C(G(w0))|."""
+    return int(np.argmax(np.abs(np.asarray(endpoint_changes)).sum(axis=0)))
+
+
+def interpolation_transition_rows(models: dict, classifier, attributes, num_steps: int, candidates: int,
+                                  seed: int, device) -> list[dict]:
+    """Fig. 4.9 rows: per attribute, the ALS pair (interpolation_latents(seed)) among the first `candidates`
+    with the largest endpoint change, drawn for every model (label -> G) with its scores s_t."""
+    pairs = {label: interpolation_latents(G, candidates, seed, device) for label, G in models.items()}
+    ends = {label: (endpoint_logits(G, classifier, pairs[label][0]), endpoint_logits(G, classifier, pairs[label][1]))
+            for label, G in models.items()}
+    rows = []
+    for attribute in attributes:
+        j = attribute_column(classifier, attribute)
+        pick = select_transition_pair(np.stack([e1[:, j] - e0[:, j] for e0, e1 in ends.values()]))
+        for label, G in models.items():
+            t, logits, images = path_scores_and_images(G, classifier, pairs[label][0][pick], pairs[label][1][pick],
+                                                       num_steps)
+            rows.append({"label": f"{label}: {attribute} (pair {pick})", "t": t, "scores": logits[:, j],
+                         "images": images})
+    return rows
+
+
+@torch.no_grad()
+def attribute_direction(G, classifier, attribute: str, num_samples: int, seed: int, device,
+                        ridge: float = 1e-3) -> tuple[torch.Tensor, float]:
+    """A linear attribute direction in W (after InterFaceGAN [93]: the normal of a linear boundary fitted to
+    classifier scores of sampled w): unit d of the ridge least-squares fit logit ~ w, and the std of the
+    sampled w along d. Returns (d [w_dim], std)."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn([num_samples, G.z_dim], generator=generator).to(device)
+    ws = G.mapping(z, torch.zeros([num_samples, getattr(G, "c_dim", 0)], device=device))
+    scores = endpoint_logits(G, classifier, ws)[:, attribute_column(classifier, attribute)]
+    w = ws[:, 0].double().cpu()
+    w = w - w.mean(0)
+    s = torch.from_numpy(scores).double()
+    s = s - s.mean()
+    gram = w.T @ w / num_samples
+    normal = torch.linalg.solve(gram + ridge * gram.trace() / len(gram) * torch.eye(len(gram), dtype=w.dtype),
+                                w.T @ s / num_samples)
+    direction = normal / normal.norm().clamp(min=1e-12)
+    return direction.float().to(device), float((w @ direction).std())
+
+
+def edit_transition_rows(models: dict, classifier, attributes, num_steps: int, candidates: int,
+                         direction_samples: int, strength: float, seed: int, device) -> list[dict]:
+    """Fig. 4.11 rows: per attribute, a source z (the candidate with the lowest mean score over the models) edited
+    along each model's own attribute direction, w1 = w0 + strength * std * d, and the path w0 -> w1 drawn."""
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn([candidates, next(iter(models.values())).z_dim], generator=generator).to(device)
+    ws = {label: G.mapping(z, torch.zeros([candidates, getattr(G, "c_dim", 0)], device=device))
+          for label, G in models.items()}
+    logits = {label: endpoint_logits(G, classifier, ws[label]) for label, G in models.items()}
+    rows = []
+    for attribute in attributes:
+        j = attribute_column(classifier, attribute)
+        pick = int(np.argmin(np.mean([logit[:, j] for logit in logits.values()], axis=0)))
+        for label, G in models.items():
+            direction, std = attribute_direction(G, classifier, attribute, direction_samples, seed + 1, device)
+            w0 = ws[label][pick]
+            t, path_logits, images = path_scores_and_images(G, classifier, w0, w0 + strength * std * direction,
+                                                            num_steps)
+            rows.append({"label": f"{label}: +{attribute} edit ({strength:g} std)", "t": t,
+                         "scores": path_logits[:, j], "images": images})
+    return rows
+
+
+def linearity_figure(networks: dict, classifier_path, out_png, options: dict, mode: str = "interpolation"):
+    """Thesis Fig. 4.9 (mode "interpolation": ALS pairs) / 4.11 (mode "edit": attribute edits): transition images
+    G(w_t) of each run with the attribute classifier's scores s_t against t and the ideal straight line."""
+    from lead_hsr.gan.training import load_generator
+    from lead_hsr.metrics.attributes import load_attribute_classifier
+    from lead_hsr.report.gan_figures import transition_figure
+    from lead_hsr.train import pick_device
+
+    device = pick_device(options.get("device", "auto"))
+    classifier = load_attribute_classifier(classifier_path, device)
+    models = {label: load_generator(path, device) for label, path in networks.items()}
+    seed, steps, candidates = int(options.get("seed", 0)), int(options["num_steps"]), int(options["candidates"])
+    if mode == "interpolation":
+        rows = interpolation_transition_rows(models, classifier, options["attributes"], steps, candidates, seed,
+                                             device)
+    elif mode == "edit":
+        rows = edit_transition_rows(models, classifier, options["attributes"], steps, candidates,
+                                    int(options["direction_samples"]), float(options.get("strength", EDIT_STRENGTH)),
+                                    seed, device)
+    else:
+        raise ValueError(f"linearity figure mode {mode!r}: expected 'interpolation' or 'edit'")
+    return transition_figure(rows, out_png)

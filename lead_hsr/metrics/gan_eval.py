@@ -75,3 +75,115 @@ def evaluate_als(network: Path, classifier: Path, out_json: Path, options: dict)
                   note=f"ALS on {'standardised' if standardise else 'raw'} attribute logits")
     atomic_write_json(result, out_json)
     return result
+
+
+# ---- figures of trained runs that belong to no single metric (thesis Fig. 4.1, 4.3, 4.8) ----
+def intermediate_rgbs(G, z, device="cpu") -> dict[int, np.ndarray]:
+    """Resolution -> uint8 [N, r, r, 3]: the running 'skip' RGB image after each synthesis block (the sum of the
+    upsampled ToRGB outputs so far; the last one is the generated image), constant noise."""
+    import torch
+
+    from lead_hsr.metrics.ppl import nhwc_uint8
+
+    with torch.no_grad():
+        z = torch.as_tensor(np.asarray(z), dtype=torch.float32, device=device)
+        ws = G.mapping(z, torch.zeros([len(z), getattr(G, "c_dim", 0)], device=device))
+        _, _, rgbs = G.synthesis(ws, noise_mode="const", return_features=True)
+    return {int(r): nhwc_uint8(rgb) for r, rgb in sorted(rgbs.items())}
+
+
+def intermediate_rgb_figure(networks: dict, out_png, options: dict):
+    """Thesis Fig. 4.8: per run (label -> network.pt), `samples` seeded z with the running RGB image at every
+    generator resolution (same z for every run)."""
+    import torch
+
+    from lead_hsr.report.gan_figures import strip_figure
+
+    device = pick_device(options.get("device", "auto"))
+    sections = []
+    for label, network in networks.items():
+        G = load_generator(network, device)
+        z = torch.randn([int(options["samples"]), G.z_dim], generator=torch.Generator().manual_seed(
+            int(options.get("seed", 0))))
+        rgbs = intermediate_rgbs(G, z, device)
+        titles = [f"{r}x{r}" for r in rgbs]
+        rows = [(f"z #{i}", [rgbs[r][i] for r in rgbs], titles) for i in range(len(z))]
+        sections.append((f"{label}: intermediate RGB (ToRGB skip sum) per resolution", rows))
+    return strip_figure(sections, out_png, caption_lines=1)
+
+
+def hsr_overview(options: dict) -> dict:
+    """The HSR architecture of a run's resolved training options (its options.json), built on the meta device:
+    generator block resolutions and channels, the active heads' shapes, the extractor's taps and widths."""
+    import torch
+
+    from lead_hsr.gan.extractors import RESNET_STAGES, FeatureExtractor, _create
+    from lead_hsr.gan.hsr import LEVEL_GROUPS, PATCH_SIZE, HSRSpec, build_hsr_heads
+    from lead_hsr.gan.networks import build_networks
+    from lead_hsr.gan.training import HSR_KEYS, _extractor_spec
+
+    if not options.get("hsr"):
+        raise ValueError("hsr_overview: the run's options have no 'hsr' settings (give an HSR run's options.json)")
+    hsr = options["hsr"]
+    spec = HSRSpec(**{k: v for k, v in hsr.items() if k in HSR_KEYS})
+    ext_spec = _extractor_spec(hsr)
+    G, _ = build_networks(options["preset"], device="meta")
+    with torch.device("meta"):
+        extractor = FeatureExtractor(ext_spec, model=_create(ext_spec))
+        heads = build_hsr_heads(spec, G.synthesis, extractor.feature_dims(), ext_spec.input_size)
+    dims = extractor.feature_dims()
+    taps = ([f"block {b}" for b in ext_spec.vit_blocks] if ext_spec.kind == "vit"
+            else [f"layer{s}" for s in RESNET_STAGES])
+    head_rows = [{"resolution": r, "level": level + 1, "in": head.hidden.weight.shape[1],
+                  "hidden": head.hidden.weight.shape[0], "out": head.out.weight.shape[0],
+                  "activation": spec.head_activation}
+                 for r, level, head in zip(heads.level_res, LEVEL_GROUPS[spec.levels], heads.heads)]
+    record = options.get("extractor_record") or {}
+    return {"generator": [{"resolution": r, "channels": G.synthesis.channels[r]} for r in G.synthesis.resolutions],
+            "heads": head_rows, "grid": ext_spec.input_size // PATCH_SIZE,
+            "image_resolution": max(G.synthesis.resolutions),
+            "extractor": {"name": ext_spec.name, "arch": ext_spec.timm_name, "input_size": ext_spec.input_size,
+                          "normalize": ext_spec.normalize,
+                          "weights": record.get("source", ext_spec.weights),
+                          "levels": [{"level": i + 1, "tap": tap, "dim": dim}
+                                     for i, (tap, dim) in enumerate(zip(taps, dims))]},
+            "title": f"levels '{spec.levels}' at G resolutions {spec.resolutions(max(G.synthesis.resolutions))}, "
+                     f"loss weight {spec.weight:g}, heads {sum(p.numel() for p in heads.parameters()):,} parameters"}
+
+
+def hsr_overview_figure(options_json: Path, out_png: Path):
+    """Thesis Fig. 4.3 drawn from an HSR run's options.json (see hsr_overview)."""
+    import json
+
+    from lead_hsr.report.gan_figures import hsr_overview_figure as draw
+
+    return draw(hsr_overview(json.loads(Path(options_json).read_text())), out_png)
+
+
+def hsr_panel_figure(ppl_runs: dict, als_networks: dict, classifier: Path, out_png: Path, options: dict):
+    """Thesis Fig. 4.1: top, W interpolations of each run's bottom-10%-ile PPL pairs (ppl.ppl_band_sections);
+    bottom, attribute-edit transitions of each run (als.edit_transition_rows) with the scores under the images.
+
+    options: `interpolation` (Fig. 4.5 options, `pairs` per run) and `edits` (Fig. 4.11 options)."""
+    from lead_hsr.metrics.als import EDIT_STRENGTH, edit_transition_rows
+    from lead_hsr.metrics.ppl import ppl_band_sections
+    from lead_hsr.report.gan_figures import strip_figure
+
+    sections = ppl_band_sections(ppl_runs, "bottom", options["interpolation"])
+    edits = options["edits"]
+    device = pick_device(edits.get("device", "auto"))
+    model = load_attribute_classifier(classifier, device)
+    models = {label: load_generator(path, device) for label, path in als_networks.items()}
+    rows = edit_transition_rows(models, model, edits["attributes"], int(edits["num_steps"]),
+                                int(edits["candidates"]), int(edits["direction_samples"]),
+                                float(edits.get("strength", EDIT_STRENGTH)), int(edits.get("seed", 0)), device)
+    sections.append(("Attribute-edit transitions (score under each image)",
+                     [(row["label"].replace(": ", "\n"), row["images"], [f"{s:+.2f}" for s in row["scores"]])
+                      for row in rows]))
+    return strip_figure(sections, out_png, caption_lines=1)
+
+
+def runs_by_label(named: dict, labels: dict, keys, prefix: str = "") -> dict:
+    """{label: {key: named[f"{prefix}{side}_{key}"]}} for each side ("baseline", "hsr") of `labels` (side ->
+    label), in its order: how the figure rules name the files of a baseline / HSR pair."""
+    return {label: {key: str(named[f"{prefix}{side}_{key}"]) for key in keys} for side, label in labels.items()}
