@@ -15,6 +15,16 @@ from pathlib import Path
 from typing import Any, Callable, IO
 
 
+def _default_file_mode() -> int:
+    """The mode `open()` would give a new file (0o666 minus the umask); mkstemp's 0o600 would hide results from
+    the rest of a lab sharing a results directory. Read once: os.umask can only be read by setting it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _default_file_mode()
+
 
 def _fsync_dir(directory: Path) -> None:
     try:
@@ -35,6 +45,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

@@ -37,6 +37,14 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     assert os.listdir(tmp_path) == ["out.json"]
 
 
+def test_atomic_outputs_get_the_mode_of_a_plain_open(tmp_path):
+    # mkstemp creates 0600 files: results in a shared lab directory would be unreadable to everyone else
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_text("x", tmp_path / "atomic.txt")
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_pick_device_and_precision_on_cpu():
     assert pick_device("cpu") == torch.device("cpu")
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
