@@ -21,6 +21,7 @@ include: "rules/hsr.smk"
 include: "rules/gan_metrics.smk"
 include: "rules/report.smk"
 include: "rules/figures.smk"
+include: "rules/figures_lead.smk"
 
 
 rule all:

@@ -122,10 +122,10 @@ def fewshot_runs():
     return [(count, seed) for count in LEAD["fewshot"]["counts"] for seed in LEAD["fewshot"]["seeds"]]
 
 
-def fewshot_outputs():
-    """Metric JSONs of `fewshot_runs()`, in the same order."""
+def fewshot_outputs(filename="metrics.json"):
+    """Metric JSONs (or another per-run file) of `fewshot_runs()`, in the same order."""
     base = f"{RESULTS}/lead/regression/stage1~{{stage1}}/stage2~{{stage2}}/dim~{{dim}}/proj~{{proj}}/dataset~{{dataset}}"
-    return [f"{base}/annotations~{count}/seed~{seed}/metrics.json" for count, seed in fewshot_runs()]
+    return [f"{base}/annotations~{count}/seed~{seed}/{filename}" for count, seed in fewshot_runs()]
 
 
 def gpu_threads(rule_name):

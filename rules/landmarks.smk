@@ -1,5 +1,6 @@
 # Landmark evaluation of every feature source the tables need: regression with all annotations, few-shot
 # regression (counts x seeds, one job per feature source and dataset), and matching on MAFL test pairs.
+# Every regression run writes its test predictions (`predictions.npy`, for the figures) beside its metrics.
 # Library: lead_hsr.metrics.landmarks. A feature source is `stage1~/stage2~/dim~/proj~` (stage2 none = the
 # stage-1 hypercolumns).
 
@@ -11,7 +12,8 @@ rule regress_all:
         weights=lambda w: feature_weights(w),
         store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
     output:
-        f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json",
+        metrics=f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json",
+        predictions=f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy",
     params:
         options=lambda w: regression_options(),
         eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
@@ -34,7 +36,8 @@ rule regress_fewshot:
         weights=lambda w: feature_weights(w),
         store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
     output:
-        fewshot_outputs(),
+        metrics=fewshot_outputs(),
+        predictions=fewshot_outputs("predictions.npy"),
     params:
         options=lambda w: regression_options(),
         eyes=lambda w: LEAD["datasets"][w.dataset]["store"],

@@ -5,8 +5,9 @@ from lead_hsr.jobs import job_log
 from lead_hsr.metrics.landmarks import regression_runs
 
 with job_log(snakemake):
-    # params.runs lists (annotations, seed) in the order of the outputs (rules/common.smk)
+    # params.runs lists (annotations, seed) in the order of the outputs (rules/common.smk); predictions.npy is
+    # written beside each metrics.json
     outputs = {(str(count), int(seed)): Path(path) for (count, seed), path in zip(snakemake.params.runs,
-                                                                                 snakemake.output)}
+                                                                                 snakemake.output.metrics)}
     regression_runs(Path(snakemake.input.weights), Path(snakemake.input.store), snakemake.params.eyes, outputs,
                     snakemake.params.options)

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lead_hsr.atomic import atomic_write_with
 from lead_hsr.data.geometry import central_crop
 from lead_hsr.data.store import open_store
+from lead_hsr.errors import InputError
 from lead_hsr.lead.dense_model import dense_descriptors, extract_features, load_dense_model, select_rows
 from lead_hsr.lead.matching import MatchingResult, matching_errors, matching_order, matching_views
 from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
@@ -29,6 +31,35 @@ REGRESSION_FEATURE_STRIDE = 2
 FEATURE_CACHE_GB = 8.0
 # Matching pairs evaluated at once: bounds memory (features at the crop size), any value gives the same result.
 MATCHING_CHUNK_PAIRS = 8
+# Each regression run also saves its test-split predictions beside its metrics JSON (for the figures):
+# float32 N_test x K x 2 pixels (x, y) of the central crop, rows in `store.split("test")` order.
+PREDICTIONS_FILE = "predictions.npy"
+
+
+def predictions_path(metrics_json) -> Path:
+    """Where the regression run whose metrics are `metrics_json` saved its test predictions."""
+    return Path(metrics_json).with_name(PREDICTIONS_FILE)
+
+
+def save_predictions(pred, metrics_json) -> Path:
+    """Save N x K x 2 predictions beside `metrics_json` atomically (float32 .npy)."""
+    array = np.ascontiguousarray(np.asarray(pred, dtype=np.float32))
+    return atomic_write_with(predictions_path(metrics_json), lambda handle: np.save(handle, array))
+
+
+def load_predictions(metrics_json, n_test: int | None = None) -> np.ndarray:
+    """The test predictions saved by the regression run of `metrics_json` (N x K x 2 crop pixels)."""
+    path = predictions_path(metrics_json)
+    if not path.is_file():
+        raise InputError(f"{path}: regression predictions not found beside {Path(metrics_json).name}; they are "
+                         "written by the regression job since the figures need them. Fix: rerun that job, e.g. "
+                         f"`snakemake --forcerun {metrics_json}`.")
+    pred = np.load(path)
+    if pred.ndim != 3 or pred.shape[2] != 2 or (n_test is not None and len(pred) != n_test):
+        raise InputError(f"{path}: expected N x K x 2 predictions for {n_test if n_test is not None else 'N'} test "
+                         f"images, got shape {pred.shape}; the prepared store changed since the run: rerun it "
+                         f"(`snakemake --forcerun {metrics_json}`).")
+    return pred
 
 
 def _cropped_split(store, split: str, crop: int):
@@ -76,6 +107,7 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
         regressor = fit_regressor(select_rows(train_feats, chosen), train_lm[chosen], size, steps, int(seed),
                                   reg_options, device=device)
         pred = predict(regressor, test_feats, size)
+        save_predictions(pred.numpy(), out)
         mean_shape = train_lm[chosen].mean(dim=0, keepdim=True).expand_as(test_lm)
         atomic_write_json({
             "iod": iod_error(pred.numpy(), test_lm.numpy(), eyes),

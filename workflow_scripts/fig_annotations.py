@@ -1,0 +1,9 @@
+"""Fig. 3.8: predictions of regressors trained with different numbers of annotations."""
+from lead_hsr.jobs import job_log
+from lead_hsr.metrics.lead_figures import annotations_figure_job
+
+with job_log(snakemake):
+    runs = [{"label": label, "metrics": metrics} for label, metrics in zip(snakemake.params.labels,
+                                                                           snakemake.input.metrics)]
+    annotations_figure_job(runs, snakemake.input.store, snakemake.params.eyes, snakemake.output[0],
+                           snakemake.params.options)

@@ -1,0 +1,7 @@
+"""Fig. 3.11: regression predictions on the darkest test images."""
+from lead_hsr.jobs import job_log
+from lead_hsr.metrics.lead_figures import low_light_figure_job
+
+with job_log(snakemake):
+    low_light_figure_job(snakemake.input.store, snakemake.input.metrics, snakemake.params.eyes,
+                         snakemake.output[0], snakemake.params.options)

@@ -1,0 +1,7 @@
+"""Fig. 3.4: landmark matching from an annotated reference into queries of increasing head yaw."""
+from lead_hsr.jobs import job_log
+from lead_hsr.metrics.lead_figures import matching_figure_job
+
+with job_log(snakemake):
+    matching_figure_job(dict(zip(snakemake.params.labels, snakemake.input.weights)), snakemake.input.store,
+                        snakemake.output[0], snakemake.params.eyes, snakemake.params.options)
