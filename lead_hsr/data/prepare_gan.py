@@ -56,7 +56,7 @@ def resize_square(image: np.ndarray, resolution: int, resample: Image.Resampling
     """Resize HxWx3 uint8 to resolution x resolution (aspect ratio is not kept)."""
     if image.shape[:2] == (resolution, resolution):
         return image
-    return np.asarray(Image.fromarray(image).resize((resolution, resolution), resample), dtype=np.uint8)
+    return geometry.resize(image, np.empty((0, 2)), resolution, resolution, resample)[0]
 
 
 def box_downsample(image: np.ndarray, resolution: int) -> np.ndarray:
