@@ -126,12 +126,18 @@ def lead_loss_naive(student_src, student_tgt, teacher_src, teacher_tgt, tau: flo
 
 
 def pair_targets(x: torch.Tensor) -> torch.Tensor:
-    """Target image of each source in a batch: the next image (cyclic), i.e. x_i is paired with x_{i+1}.
+    """Target image of each source in a batch: its neighbour, x_{2k} <-> x_{2k+1} (an odd last image gets x_0).
 
     Thesis §3.2.3 pairs two different images x_i, x_j of the dataset; with shuffled batches the neighbour
-    is a random other image, and every image serves once as source and once as target.
+    is a random other image, and every image serves as source and as target (both directions of a pair: the
+    loss is not symmetric). Pairs stay inside any even-sized slice of the batch, so DDP processes holding
+    contiguous even shares see exactly the pairs one process sees.
     """
-    return torch.roll(x, shifts=-1, dims=0)
+    n = x.shape[0]
+    order = torch.arange(n, device=x.device) ^ 1
+    if n % 2:
+        order[-1] = 0
+    return x[order]
 
 
 class CLProjector(nn.Module):

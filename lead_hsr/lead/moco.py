@@ -2,7 +2,8 @@
 
 Constants from DESIGN §5 / contrast-landmark `train_moco.py` (nce_k 4096) and the MoCo-v2 paper.
 Shuffle-BN (MoCo's multi-GPU trick against BatchNorm leakage across GPUs) is not implemented: in one process
-BatchNorm sees the whole batch, where shuffling has no effect. Under DDP this is a known deviation.
+BatchNorm sees the whole batch, where shuffling has no effect; under torchrun stage 1 uses global-batch
+BatchNorm and enqueues every rank's keys, so a DDP run equals one process with the same global batch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lead_hsr.lead.backbones import ResNetBackbone
+from lead_hsr.train import ddp
 
 QUEUE_SIZE = 4096  # DESIGN §5 / CL `--nce_k 4096`
 TEMPERATURE = 0.07  # DESIGN §5 (MoCo-v2 tau)
@@ -69,7 +71,7 @@ class MoCo(nn.Module):
         with torch.no_grad():
             key = self._embed(self.key_backbone, self.key_head, key_view)
         loss = info_nce(query, key, self.queue.clone(), self.temperature)
-        self.enqueue(key)
+        self.enqueue(ddp.all_gather_cat(key))  # the global batch's keys, in rank order (alone: this batch's)
         return loss
 
     @torch.no_grad()

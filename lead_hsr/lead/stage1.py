@@ -21,7 +21,7 @@ from lead_hsr.lead.byol import BYOL, PROJ_DIM, PROJ_HIDDEN, target_tau
 from lead_hsr.lead.dense_model import DenseFeatureModel, save_dense_weights
 from lead_hsr.lead.moco import MoCo, QUEUE_SIZE, WEIGHT_DECAY as MOCO_WEIGHT_DECAY
 from lead_hsr.lead.common import cosine_lr, load_batch, resolve_options, set_lr, total_steps, training_images
-from lead_hsr.train import RunConfig, autocast_for, pick_device, step_generator, train, write_options_json
+from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
 
 # Hypercolumns served to evaluation are L2-normalised per layer block: matching does it (contrast-landmark
 # layer_wise_normalize) and DESIGN §4.4 found it mattered most for regression.
@@ -61,9 +61,14 @@ def build_ssl_model(opts: dict) -> BYOL | MoCo:
 
 
 def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, device):
-    """step_fn(step) for `train`: batch and augmentations come from (seed, step), so resume is exact."""
+    """step_fn(step) for `train`: batch and augmentations come from (seed, step), so resume is exact.
+
+    Under torchrun every rank augments the whole global batch (same generator) and keeps its own share, so
+    with global-batch BatchNorm (`ddp.sync_batchnorm`) and averaged gradients a step equals one process's.
+    """
     aug = AugmentConfig(crop=int(opts["crop"]))
     seed, batch = int(opts["seed"]), int(opts["batch"])
+    share = ddp.rank_slice(batch)
 
     def step_fn(step: int) -> dict[str, float]:
         model.train()
@@ -73,16 +78,19 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
         gen = step_generator(seed, step)
         with autocast_for(device, opts["precision"]):
             if isinstance(model, BYOL):
-                loss = model(*byol_views(images, aug, gen))
+                view1, view2 = byol_views(images, aug, gen)
+                loss = model(view1[share], view2[share])
             else:
                 model.momentum_update()
-                loss = model(augment_view(images, aug, gen), augment_view(images, aug, gen))
+                query, key = augment_view(images, aug, gen), augment_view(images, aug, gen)
+                loss = model(query[share], key[share])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        ddp.average_gradients(model)
         optimizer.step()
         if isinstance(model, BYOL):
             model.update_target(target_tau(step, steps))
-        return {"loss": float(loss.detach()), "lr": lr}
+        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
 
     return step_fn
 
@@ -99,9 +107,10 @@ def train_stage1(store_path, out_weights, options: dict | None, work_dir, time_b
     store, indices = training_images(store_path, opts["split"], int(opts["crop"]), "LEAD stage 1")
     steps = total_steps(opts, len(indices), "LEAD stage-1 options")
     opts["total_steps"] = steps
-    device = pick_device(opts["device"])
-    torch.manual_seed(int(opts["seed"]))  # model init; train() reseeds the loop itself
-    model = build_ssl_model(opts).to(device)
+    ddp.init_from_env(pick_device(opts["device"]))  # no-op without torchrun
+    device = pick_device(opts["device"])  # this process's GPU under torchrun
+    torch.manual_seed(int(opts["seed"]))  # model init (the same on every rank); train() reseeds the loop itself
+    model = ddp.sync_batchnorm(build_ssl_model(opts).to(device), device)
     optimizer = torch.optim.SGD(model.online_parameters(), lr=float(opts["lr"]), momentum=float(opts["momentum"]),
                                 weight_decay=float(opts["weight_decay"]))
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),
@@ -109,9 +118,12 @@ def train_stage1(store_path, out_weights, options: dict | None, work_dir, time_b
                     log_every=int(opts["log_every"]))
     train(cfg, {"model": model, "optimizer": optimizer},
           make_step_fn(model, optimizer, store, indices, opts, steps, device))
-    config = {"hypercolumn_norm": EVAL_HYPERCOLUMN_NORM, "source": f"stage1-{opts['objective']}"}
-    save_dense_weights(out_weights, "hypercolumn", opts["arch"], config, _as_dense(model.backbone))
-    write_options_json(out_options or Path(out_weights).with_suffix(".json"), opts)
+    if ddp.is_main_process():
+        config = {"hypercolumn_norm": EVAL_HYPERCOLUMN_NORM, "source": f"stage1-{opts['objective']}"}
+        save_dense_weights(out_weights, "hypercolumn", opts["arch"], config, _as_dense(model.backbone))
+        write_options_json(out_options or Path(out_weights).with_suffix(".json"),
+                           opts | {"world_size": ddp.world_size()})
+    ddp.barrier()
     return opts
 
 

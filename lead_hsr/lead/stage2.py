@@ -26,7 +26,7 @@ from lead_hsr.lead.fpn import FPN_DIM, HEAD_VARIANTS
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
 from lead_hsr.lead.common import cosine_lr, load_batch, resolve_options, set_lr, total_steps, training_images
-from lead_hsr.train import RunConfig, autocast_for, pick_device, step_generator, train, write_options_json
+from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
 OUTPUT_STRIDE = 4  # thesis §3.3: features at 1/4 resolution (24x24 for 96x96 crops)
@@ -119,15 +119,24 @@ def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tenso
 
 
 def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps: int, device):
-    """step_fn(step) for `train`: batch and augmentation come from (seed, step), so resume is exact."""
+    """step_fn(step) for `train`: batch and augmentation come from (seed, step), so resume is exact.
+
+    Under torchrun every rank augments the whole global batch and keeps its share (pairs never straddle ranks:
+    `pair_targets` pairs neighbours), BatchNorm uses global-batch statistics and gradients are averaged, so a
+    step equals one process's with the same global batch.
+    """
     aug = AugmentConfig(crop=int(opts["crop"]), **STAGE2_AUGMENT)
     seed, batch = int(opts["seed"]), int(opts["batch"])
+    share = ddp.rank_slice(batch)
+    if ddp.world_size() > 1 and (share.stop - share.start) % 2:
+        raise InputError(f"LEAD stage-2 options: batch {batch} over {ddp.world_size()} processes gives an odd "
+                         "share per process; image pairs must not straddle processes: use an even share.")
 
     def step_fn(step: int) -> dict[str, float]:
         lr = cosine_lr(float(opts["lr"]), step, steps)
         set_lr(optimizer, lr)
         images = load_batch(store, indices, step, batch, seed, device)
-        x = augment_view(images, aug, step_generator(seed, step))
+        x = augment_view(images, aug, step_generator(seed, step))[share]
         student.train()
         if opts["objective"] == "cl":
             student.net.eval()  # the frozen backbone keeps its BatchNorm statistics
@@ -135,8 +144,9 @@ def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps:
             loss = objective_loss(student, teacher, x, opts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        ddp.average_gradients(student)
         optimizer.step()
-        return {"loss": float(loss.detach()), "lr": lr}
+        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
 
     return step_fn
 
@@ -146,7 +156,8 @@ def train_stage2(store_path, stage1_weights, out_weights, options: dict | None, 
     """Train (or fit, for NMF) a stage-2 dense model; write weights + options JSON; return the options."""
     opts = _resolve(options)
     store, indices = training_images(store_path, opts["split"], int(opts["crop"]), "LEAD stage 2")
-    device = pick_device(opts["device"])
+    ddp.init_from_env(pick_device(opts["device"]))  # no-op without torchrun
+    device = pick_device(opts["device"])  # this process's GPU under torchrun
     teacher = _teacher(stage1_weights, device)
     opts["arch"], opts["stage1_weights"] = teacher.arch, str(stage1_weights)
     torch.manual_seed(int(opts["seed"]))
@@ -154,15 +165,18 @@ def train_stage2(store_path, stage1_weights, out_weights, options: dict | None, 
         model = _fit_nmf_model(teacher, store, indices, opts, device)
     else:
         model = _train_gradient_model(store, indices, teacher, opts, work_dir, time_budget_s, device)
-    save_dense_weights(out_weights, model.kind, model.arch, model.config, model)
-    write_options_json(out_options or Path(out_weights).with_suffix(".json"), opts)
+    if ddp.is_main_process():
+        save_dense_weights(out_weights, model.kind, model.arch, model.config, model)
+        write_options_json(out_options or Path(out_weights).with_suffix(".json"),
+                           opts | {"world_size": ddp.world_size()})
+    ddp.barrier()
     return opts
 
 
 def _train_gradient_model(store, indices, teacher, opts, work_dir, time_budget_s, device):
     steps = total_steps(opts, len(indices), "LEAD stage-2 options")
     opts["total_steps"] = steps
-    student = _student(opts, teacher).to(device)
+    student = ddp.sync_batchnorm(_student(opts, teacher).to(device), device)
     params = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),

@@ -107,3 +107,101 @@ def any_rank(flag: bool) -> bool:
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
+
+
+def rank_slice(global_batch: int) -> slice:
+    """The rows of a global batch this rank owns (contiguous shares, as `rank_batch_indices`)."""
+    ranks = world_size()
+    if global_batch % ranks:
+        raise ValueError(f"global batch {global_batch} must be divisible by the world size {ranks}")
+    share = global_batch // ranks
+    return slice(rank() * share, (rank() + 1) * share)
+
+
+def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate (dim 0, rank order) a tensor of the same shape from every rank; no gradient. Identity alone."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+def mean_over_ranks(value: float) -> float:
+    """The mean of a Python scalar over ranks (for logging world-size independent losses)."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([float(value)], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        tensor = tensor.cuda()
+    dist.all_reduce(tensor)
+    return float(tensor.item()) / world_size()
+
+
+class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics are those of the global batch (all ranks), on any device.
+
+    torch.nn.SyncBatchNorm only runs on GPUs; this is the same computation for gloo/CPU runs: per-channel sums
+    (then sums of squared deviations from the global mean) are all-reduced with a differentiable all-reduce, so
+    forward and backward equal one process seeing the whole batch (up to float summation order). Single
+    process or eval mode: plain BatchNorm.
+    """
+
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and is_distributed()):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce  # differentiable: backward all-reduces grads
+
+        channels = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        shape = [1, channels] + [1] * (x.dim() - 2)
+        # two passes (mean, then squared deviations) as BatchNorm itself: E[x^2] - mean^2 loses the variance of
+        # nearly constant channels to cancellation, and BatchNorm divides by it
+        stats = all_reduce(torch.cat([x.sum(dims), x.new_full((1,), float(x.numel() // channels))]))
+        count = stats[-1]
+        mean = stats[:channels] / count
+        centred = x - mean.view(shape)
+        var = all_reduce((centred * centred).sum(dims)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked += 1
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                unbiased = var * (count / (count - 1).clamp_min(1))
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(unbiased.detach(), momentum)
+        y = centred * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y
+
+
+def sync_batchnorm(module: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """Under torchrun, BatchNorm layers normalise with global-batch statistics (torch.nn.SyncBatchNorm on CUDA,
+    `GlobalBatchNorm` elsewhere), so DDP training equals one process with the same global batch. Parameter and
+    buffer names are unchanged (checkpoints and saved weights load into plain BatchNorm). No-op alone."""
+    if not is_distributed():
+        return module
+    if torch.device(device).type == "cuda":
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _convert(module)
+
+
+def _convert(module: torch.nn.Module) -> torch.nn.Module:
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats).to(next(iter(module.state_dict().values())).device)
+        with torch.no_grad():
+            if module.affine:
+                new.weight, new.bias = module.weight, module.bias  # the same Parameter objects
+            if module.track_running_stats:
+                new.running_mean, new.running_var = module.running_mean, module.running_var
+                new.num_batches_tracked = module.num_batches_tracked
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, _convert(child))
+    return module

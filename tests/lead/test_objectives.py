@@ -65,9 +65,10 @@ def test_lead_gradient_vanishes_when_distributions_match():
     assert torch.autograd.grad(other, student_src)[0].abs().max() > 1e-3
 
 
-def test_pairs_are_different_images():
+def test_pairs_are_different_images_and_stay_inside_even_slices():
     x = torch.arange(4.0)
-    assert do.pair_targets(x).tolist() == [1.0, 2.0, 3.0, 0.0]
+    assert do.pair_targets(x).tolist() == [1.0, 0.0, 3.0, 2.0]  # DDP shares [0, 1] | [2, 3] keep their pairs
+    assert do.pair_targets(torch.arange(5.0)).tolist() == [1.0, 0.0, 3.0, 2.0, 0.0]
 
 
 def test_byol_loss_hand_checked():

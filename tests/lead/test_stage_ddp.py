@@ -1,0 +1,85 @@
+"""Stage 1 (BYOL, MoCo) and stage 2 (LEAD) under torchrun: 2 gloo processes on CPU end with the parameters of
+one process with the same global batch (global-batch BatchNorm, rank shares of one augmented batch, averaged
+gradients, MoCo keys gathered into the queue)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import stage_run  # noqa: E402
+
+from lead_hsr.data.store import write_store  # noqa: E402
+from lead_hsr.lead import stage1  # noqa: E402
+from lead_hsr.lead.backbones import build_backbone  # noqa: E402
+from lead_hsr.train import CHECKPOINT_NAME  # noqa: E402
+
+# Tiny, but not degenerate: with 1x1 deepest maps GroupNorm/BatchNorm see one value per group and Adam turns the
+# resulting float-noise gradients into full-size steps, so stage 2 runs 64-px crops (2x2 layer4).
+STAGE1 = {"arch": "resnet18", "crop": 32, "steps": 3, "batch": 8, "proj_hidden": 32, "proj_dim": 16, "queue": 16,
+          "lr": 0.002, "device": "cpu"}
+STAGE2 = {"crop": 64, "steps": 3, "batch": 8, "dim": 16, "proj_head": "64", "fpn_dim": 16, "teacher_norm": "layer",
+          "device": "cpu"}
+RUNS = {"byol": ("stage1", STAGE1), "moco": ("stage1", STAGE1 | {"objective": "moco"}),
+        "lead": ("stage2", STAGE2)}
+# Per-tensor ||two processes - one process|| / ||one process||. Float summation order alone (one process with 1
+# vs 2 threads) moves BatchNorm biases by ~1e-3 relative in stage 1 and ~1e-2 in stage 2 (Adam steps on tiny
+# gradients); per-process BatchNorm statistics instead of global ones move them by more than 1.
+TOLERANCE = {"stage1": 2e-2, "stage2": 1e-1}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{name: (one-process weights, two-process weights, work dir of the two-process run)}."""
+    root = tmp_path_factory.mktemp("stage_ddp")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (16, 72, 72, 3), dtype=np.uint8)
+    table = pd.DataFrame({"file": [f"{i}.png" for i in range(16)], "split": ["train"] * 16})
+    write_store(root / "store", images, None, table, {"name": "tiny"})
+    torch.set_num_threads(1)
+    stage1.write_random_init(root / "store", root / "teacher.pt", {"arch": "resnet18", "crop": 64}, bn_images=8)
+    jobs = [{"stage": stage, "store": str(root / "store"), "out": str(root / f"{name}_ddp.pt"),
+             "work": str(root / f"{name}_ddp"), "options": options, "stage1": str(root / "teacher.pt")}
+            for name, (stage, options) in RUNS.items()]
+    (root / "jobs.json").write_text(json.dumps(jobs))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           stage_run.__file__, "many", str(root / "jobs.json")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    out = {}
+    for name, (stage, options) in RUNS.items():
+        stage_run.run(stage, root / "store", root / f"{name}_one.pt", root / f"{name}_one", options, root / "teacher.pt")
+        out[name] = (_weights(root / f"{name}_one.pt"), _weights(root / f"{name}_ddp.pt"), root / f"{name}_ddp")
+    return out
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_two_gloo_processes_match_one_process(name, runs):
+    one, two, work = runs[name]
+    assert one.keys() == two.keys()
+    tolerance = TOLERANCE[RUNS[name][0]]
+    for key, value in one.items():
+        if not value.is_floating_point():
+            assert torch.equal(two[key], value), key  # num_batches_tracked
+            continue
+        error = float((two[key].double() - value.double()).norm() / value.double().norm().clamp_min(1e-12))
+        assert error < tolerance, (name, key, error)
+    assert (work / CHECKPOINT_NAME).exists()  # rank 0 checkpointed
+    assert json.loads(work.with_suffix(".json").read_text())["world_size"] == 2
+
+
+def test_training_moved_the_weights(runs):
+    torch.manual_seed(0)
+    initial = build_backbone("resnet18").state_dict()
+    one, _, _ = runs["byol"]
+    assert not torch.equal(one["net.conv1.weight"], initial["conv1.weight"])
