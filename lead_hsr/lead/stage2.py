@@ -102,6 +102,18 @@ def _student(opts: dict, teacher) -> torch.nn.Module:
     return model
 
 
+def untrained_model(stage1_weights, options: dict | None, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The stage-2 network exactly as training would start it (seeded init, encoder from `stage1_weights`).
+
+    With random-init stage-1 weights this is "the same network at random init", the baseline learning is
+    measured against.
+    """
+    opts = _resolve(options)
+    teacher = _teacher(stage1_weights, device)
+    torch.manual_seed(int(opts["seed"]))
+    return _student(opts, teacher).to(device).eval()
+
+
 def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tensor:
     """The stage-2 loss of one normalised batch `x` for the configured objective."""
     size = int(opts["crop"]) // OUTPUT_STRIDE

@@ -3,8 +3,13 @@ import json
 
 import numpy as np
 import pytest
+import yaml
 
-from demo_dag import DEMO_RESULTS, HYPERCOLUMN_RUNS, MATCHING_RUNS, snakemake
+from lead_hsr.lead.dense_model import save_dense_weights
+from lead_hsr.lead.stage2 import DEFAULTS as STAGE2_DEFAULTS, untrained_model
+from lead_hsr.metrics.landmarks import matching_run
+
+from demo_dag import DEMO_RESULTS, HYPERCOLUMN_RUNS, LEAD_MATCHING, LEAD_STAGE2, MATCHING_RUNS, REPO, snakemake
 
 
 def load(demo_dir, path):
@@ -40,6 +45,35 @@ def test_matching_same_identity_is_easier_than_different_identity(demo_dir):
     for path in MATCHING_RUNS:
         result = load(demo_dir, path)
         assert 0 <= result["matching_same"] < result["matching_different"], (path, result)
+
+
+def demo_matching_options() -> dict:
+    """The options rule match_landmarks passes (config.yaml with demo.yaml merged over it)."""
+    paper, demo = (yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "demo.yaml"))
+    return {**paper["lead"]["matching"], **demo["lead"]["matching"], "crop": demo["geometry"]["crop"],
+            "seed": paper["seed"]}
+
+
+def test_lead_stage2_matches_better_than_the_same_network_untrained(demo_dir, tmp_path):
+    """Learning happened in stage 2: the untrained network = the same FPN and seed, encoder at random init."""
+    results = demo_dir / DEMO_RESULTS
+    trained = load(demo_dir, LEAD_MATCHING)
+    recorded = json.loads((results / "lead" / "stage2" / LEAD_STAGE2 / "weights.json").read_text())
+    options = {key: value for key, value in recorded.items() if key in STAGE2_DEFAULTS}  # drop run records
+    model = untrained_model(results / "lead/stage1/stage1~random/weights.pt", options)
+    save_dense_weights(tmp_path / "untrained.pt", model.kind, model.arch, model.config, model)
+    untrained = matching_run(tmp_path / "untrained.pt", results / "data/prepared/mafl", tmp_path / "untrained.json",
+                             demo_matching_options())
+    print(f"different-identity matching (px/70): LEAD stage 2 {trained['matching_different']:.2f}, "
+          f"untrained {untrained['matching_different']:.2f}")
+    assert trained["pairs"] == untrained["pairs"]
+    assert trained["matching_different"] < 0.8 * untrained["matching_different"], (trained, untrained)
+
+
+def test_lead_stage2_matches_better_than_its_stage1_teacher(demo_dir):
+    lead = load(demo_dir, LEAD_MATCHING)["matching_different"]
+    teacher = load(demo_dir, next(p for p in MATCHING_RUNS if "stage1~byol/" in p))["matching_different"]
+    assert lead < teacher, (lead, teacher)
 
 
 def test_table_3_2_has_ours_beside_the_thesis(demo_dir):
