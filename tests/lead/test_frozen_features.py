@@ -2,27 +2,20 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
-from lead_hsr.data.store import write_store
 from lead_hsr.lead.dense_model import (FrozenFeatures, dense_descriptors, descriptor_bytes, extract_features,
                                        load_dense_model, select_rows)
-from lead_hsr.lead.stage1 import write_random_init
 from lead_hsr.metrics.landmarks import regression_runs
+from tiny_data import random_teacher, tiny_store
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("frozen")
-    rng = np.random.default_rng(0)
-    n, size = 24, 40
-    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    points = rng.uniform(10, 30, (n, 5, 2)).astype(np.float32)
-    table = pd.DataFrame({"file": [f"{i:03d}.jpg" for i in range(n)], "split": ["train"] * 16 + ["test"] * 8})
-    write_store(root / "store", images, points, table, {"name": "mafl"})
-    write_random_init(root / "store", root / "weights.pt", {"arch": "resnet18", "crop": 32, "device": "cpu"})
+    random_teacher(tiny_store(root / "store", 16, 40, n_test=8, n_landmarks=5), root / "weights.pt", crop=32,
+                   bn_images=512)
     return root
 
 

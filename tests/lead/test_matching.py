@@ -96,21 +96,11 @@ def test_matching_run_does_not_depend_on_the_chunk_size(tmp_path, monkeypatch):
     """Pairs are streamed a chunk at a time (memory); warps follow the sorted position, so chunks are invisible."""
     import json
 
-    import numpy as np
-    import pandas as pd
-
-    from lead_hsr.data.store import write_store
-    from lead_hsr.lead.stage1 import write_random_init
     from lead_hsr.metrics import landmarks as lm_eval
+    from tiny_data import random_teacher, tiny_store
 
-    rng = np.random.default_rng(0)
-    n, size = 10, 40
-    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    points = rng.uniform(12, 28, (n, 5, 2)).astype(np.float32)
-    table = pd.DataFrame({"file": [f"{i:03d}.jpg" for i in range(n)], "split": ["train"] * 2 + ["test"] * 8})
-    write_store(tmp_path / "store", images, points, table, {"name": "mafl"})
-    weights = tmp_path / "weights.pt"
-    write_random_init(tmp_path / "store", weights, {"arch": "resnet18", "crop": 32, "device": "cpu"})
+    store = tiny_store(tmp_path / "store", 2, 40, n_test=8, n_landmarks=5)
+    weights = random_teacher(store, tmp_path / "weights.pt", crop=32, bn_images=512)
     options = {"pairs": 4, "crop": 4, "seed": 3, "device": "cpu"}
     whole = lm_eval.matching_run(weights, tmp_path / "store", tmp_path / "a.json", options)
     monkeypatch.setattr(lm_eval, "MATCHING_CHUNK_PAIRS", 1)

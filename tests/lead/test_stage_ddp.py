@@ -7,16 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import stage_run  # noqa: E402
+from tiny_data import random_teacher, tiny_store  # noqa: E402
 
-from lead_hsr.data.store import write_store  # noqa: E402
-from lead_hsr.lead import stage1  # noqa: E402
 from lead_hsr.lead.backbones import build_backbone  # noqa: E402
 from lead_hsr.train import CHECKPOINT_NAME  # noqa: E402
 
@@ -38,12 +35,7 @@ TOLERANCE = {"stage1": 2e-2, "stage2": 1e-1}
 def runs(tmp_path_factory):
     """{name: (one-process weights, two-process weights, work dir of the two-process run)}."""
     root = tmp_path_factory.mktemp("stage_ddp")
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (16, 72, 72, 3), dtype=np.uint8)
-    table = pd.DataFrame({"file": [f"{i}.png" for i in range(16)], "split": ["train"] * 16})
-    write_store(root / "store", images, None, table, {"name": "tiny"})
-    torch.set_num_threads(1)
-    stage1.write_random_init(root / "store", root / "teacher.pt", {"arch": "resnet18", "crop": 64}, bn_images=8)
+    random_teacher(tiny_store(root / "store", 16, 72), root / "teacher.pt", crop=64)
     jobs = [{"stage": stage, "store": str(root / "store"), "out": str(root / f"{name}_ddp.pt"),
              "work": str(root / f"{name}_ddp"), "options": options, "stage1": str(root / "teacher.pt")}
             for name, (stage, options) in RUNS.items()]

@@ -8,16 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import stage_run  # noqa: E402
+from tiny_data import random_teacher, tiny_store  # noqa: E402
 
-from lead_hsr.data.store import write_store  # noqa: E402
-from lead_hsr.lead import stage1  # noqa: E402
 from lead_hsr.train import CHECKPOINT_NAME, LOG_NAME, TERMINATED_EXIT_CODE  # noqa: E402
 
 TOTAL = 24
@@ -33,12 +30,7 @@ OPTIONS = {
 def setup(tmp_path_factory):
     """A tiny store, random-init stage-1 weights (stage 2's teacher) and each stage's uninterrupted weights."""
     root = tmp_path_factory.mktemp("stage_resume")
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (16, 40, 40, 3), dtype=np.uint8)
-    table = pd.DataFrame({"file": [f"{i}.png" for i in range(16)], "split": ["train"] * 16})
-    write_store(root / "store", images, None, table, {"name": "tiny"})
-    torch.set_num_threads(1)
-    stage1.write_random_init(root / "store", root / "teacher.pt", {"arch": "resnet18", "crop": 32}, bn_images=8)
+    random_teacher(tiny_store(root / "store", 16, 40), root / "teacher.pt", crop=32)
     reference = {}
     for stage in OPTIONS:
         stage_run.run(stage, root / "store", root / f"{stage}_ref.pt", root / f"{stage}_ref", OPTIONS[stage],
