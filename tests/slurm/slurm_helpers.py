@@ -66,14 +66,15 @@ class SnakemakeRun:
         return calls[0]
 
 
-def snakemake_command(workdir: Path, profile: Path, *args, snakefile: Path | None = None) -> list[str]:
-    return ["timeout", "-k", "10", str(SNAKEMAKE_TIMEOUT_S), SNAKEMAKE, "--profile", profile,
+def snakemake_command(workdir: Path, profile: Path, *args, snakefile: Path | None = None,
+                      timeout_s: int = SNAKEMAKE_TIMEOUT_S) -> list[str]:
+    return ["timeout", "-k", "10", str(timeout_s), SNAKEMAKE, "--profile", profile,
             "--snakefile", snakefile or workdir / "Snakefile", "--directory", workdir, *args]
 
 
-def run_snakemake(workdir: Path, *args, profile: Path = SLURM_PROFILE, snakefile: Path | None = None
-                  ) -> SnakemakeRun:
-    command = snakemake_command(workdir, profile, *args, snakefile=snakefile)
+def run_snakemake(workdir: Path, *args, profile: Path = SLURM_PROFILE, snakefile: Path | None = None,
+                  timeout_s: int = SNAKEMAKE_TIMEOUT_S) -> SnakemakeRun:
+    command = snakemake_command(workdir, profile, *args, snakefile=snakefile, timeout_s=timeout_s)
     proc = subprocess.run([str(c) for c in command], env=slurm_env(),
                           cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return SnakemakeRun(proc.returncode, proc.stdout)
@@ -97,5 +98,7 @@ def write_workflow(workdir: Path, snakefile: str, **files: str) -> Path:
 
 
 def failure_report(result: SnakemakeRun, workdir: Path) -> str:
-    logs = "\n".join(f"--- {p}\n{p.read_text()[-3000:]}" for p in sorted((workdir / "logs").rglob("*.log")))
+    """Snakemake's output, then the Slurm job logs (logs/slurm) and the rules' own logs (results/*/logs)."""
+    paths = sorted((workdir / "logs").rglob("*.log")) + sorted(workdir.glob("results/*/logs/**/*.log"))
+    logs = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-3000:]}" for p in paths[-20:])
     return f"snakemake exited {result.returncode}\n{result.output[-6000:]}\n{logs}"

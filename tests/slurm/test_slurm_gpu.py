@@ -1,7 +1,9 @@
 """GPU rules keep their GPU requests on Slurm: the sbatch line of every GPU rule carries its configured
 --gpus / --cpus-per-gpu / --mem / -t (config/config.yaml `resources:`, submitted through profiles/slurm), the
 job is allocated that many (fake) GPUs and sees them in CUDA_VISIBLE_DEVICES, and the project's device choice
-falls back to the CPU when no CUDA device really exists."""
+falls back to the CPU when no CUDA device really exists. Grouped one-GPU regressor runs (profiles/slurm
+`groups:`) share one submission that asks for ONE GPU and the sum of their time limits: its members run one
+after another."""
 import pytest
 import yaml
 
@@ -14,6 +16,8 @@ pytestmark = pytest.mark.slurm
 GPU_RESOURCES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
 GPU_RULES = tuple(GPU_RESOURCES)
 DEVICE_RULE = GPU_RULES[0]
+# regress_all is grouped by profiles/slurm (group regressor_runs); it takes the `fit_regressor` resources.
+GROUPED_RULE, GROUP, GROUPED_RUNS = "regress_all", "regressor_runs", 3
 
 SNAKEFILE = f'''
 import sys
@@ -21,7 +25,13 @@ PY = sys.executable
 RESOURCES = {GPU_RESOURCES!r}
 
 rule all:
-    input: expand("out/{{name}}.txt", name=RESOURCES), "out/device.txt"
+    input: expand("out/{{name}}.txt", name=RESOURCES), "out/device.txt",
+           expand("out/{GROUPED_RULE}_{{run}}.txt", run=range({GROUPED_RUNS}))
+
+rule {GROUPED_RULE}:
+    output: "out/{GROUPED_RULE}_{{run}}.txt"
+    resources: **RESOURCES["fit_regressor"]
+    shell: "echo $SLURM_JOB_ID $CUDA_VISIBLE_DEVICES > {{output}}"
 ''' + "".join(f'''
 rule {name}:
     output: "out/{name}.txt"
@@ -57,9 +67,21 @@ def test_gpu_rules_get_gpu_flags_and_a_gpu(slurm_cluster, tmp_path):
         assert all(device.isdigit() for device in visible.split(",")), f"{rule}: {visible}"
 
     records = sacct(result.slurm_job_ids)
-    assert len(records) == len(GPU_RULES)
+    assert len(records) == len(GPU_RULES) + 1  # + the one group job
     for record in records.values():
-        rule = next(name for name in GPU_RULES if record["Comment"] == f"rule_{name}")
         assert record["State"] == "COMPLETED", record
+        if record["Comment"] == f"rule_{GROUP}_{GROUPED_RULE}":
+            assert "gres/gpu=1" in record["AllocTRES"], record
+            continue
+        rule = next(name for name in GPU_RULES if record["Comment"] == f"rule_{name}")
         assert f"gres/gpu={GPU_RESOURCES[rule]['gpu']}" in record["AllocTRES"], record
     assert (workdir / "out" / "device.txt").read_text().strip() == "cpu"
+
+    # The grouped runs: one submission, one GPU, the runs' time limits added up; all ran in that one job.
+    one = GPU_RESOURCES["fit_regressor"]
+    call = result.sbatch_call(f"{GROUP}_{GROUPED_RULE}")
+    for flag in ["--gpus=1", f"--cpus-per-gpu={one['cpus_per_gpu']}", f"--mem {one['mem_mb']}",
+                 f"-t {GROUPED_RUNS * one['runtime']}"]:
+        assert f" {flag} " in f"{call} ", f"group: {flag} missing from {call}"
+    jobs = {(workdir / "out" / f"{GROUPED_RULE}_{run}.txt").read_text().split()[0] for run in range(GROUPED_RUNS)}
+    assert len(jobs) == 1 and jobs <= set(result.slurm_job_ids), jobs

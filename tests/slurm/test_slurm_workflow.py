@@ -1,62 +1,53 @@
-"""The project's own workflow (Snakefile, config/demo.yaml) through profiles/slurm: synthetic raw data, two
-prepared stores, a LEAD stage-1 network (the random-init baseline, BatchNorm statistics recomputed on the SSL
-store) and a landmark regression run are built by sbatch jobs recorded in the accounting, and every output is
-byte-identical to the one a local run builds. Not yet here: a table (its smallest one needs trained stage-2 runs,
-minutes of CPU; the table rule itself runs through Slurm in test_slurm_dag.py)."""
+"""The project's own workflow (Snakefile, config/demo.yaml + demo_slice.TINY) through profiles/slurm: data
+preparation (synthetic raw data, two prepared stores), LEAD stage 1 and stage 2, four regressor runs and ONE
+TABLE (Table 3.7). Every job but the table is an sbatch job recorded in the accounting; the four regressor runs
+share ONE grouped submission whose time limit is the sum of theirs (they run one after another in it); the
+table is a local rule (run by the submitting Snakemake); and every output is byte-identical to a local run."""
 import filecmp
+import re
 
 import pytest
 import yaml
 
-from slurm_helpers import LOCAL_PROFILE, REPO, failure_report, run_snakemake, sacct
+from demo_slice import DEMO_CONFIG, OUTPUTS, REGRESSIONS, TABLE_FILES, prepare_workdir, run_slice
+from slurm_helpers import failure_report, sacct
 
 pytestmark = pytest.mark.slurm
 
-DEMO_CONFIG = REPO / "config" / "demo.yaml"
-STORE = "aflw_r"  # a small demo store with a single raw source (generate_synthetic -> prepare_dataset)
-STORE_FILES = ("images.npy", "landmarks.npy", "table.csv", "manifest.json")
+# rule (or group) -> submissions expected: synthetic celeba, mafl (listed inside CelebA), aflw_m; the stores
+# celeba_ssl and aflw_m; BYOL stage 1; three LEAD stage-2 runs; all four regressor runs in one group job.
+EXPECTED_SUBMISSIONS = {"generate_synthetic": 3, "prepare_dataset": 2, "train_stage1": 1, "train_stage2": 3,
+                        "regressor_runs_regress_all": 1}
 
 
-def results() -> str:
-    return yaml.safe_load(DEMO_CONFIG.read_text())["results"]
+def submitted_rule(comment: str) -> str:
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
 
 
-def store_path() -> str:
-    return f"{results()}/data/prepared/{STORE}"
-
-
-def regression_path() -> str:
-    return (f"{results()}/lead/regression/stage1~random/stage2~none/dim~3840/proj~none/dataset~{STORE}/"
-            "annotations~all/seed~0/metrics.json")
-
-
-def stage1_path() -> str:
-    return f"{results()}/lead/stage1/stage1~random/weights.pt"
-
-
-def run_demo(workdir, profile=None):
-    workdir.mkdir(parents=True)
-    args = [store_path(), regression_path(), "--configfile", DEMO_CONFIG]  # --configfile: keep it last
-    return run_snakemake(workdir, *args, snakefile=REPO / "Snakefile", **({"profile": profile} if profile else {}))
-
-
-def test_demo_data_preparation_on_slurm_equals_local(slurm_cluster, tmp_path):
-    on_slurm = tmp_path / "slurm"
-    result = run_demo(on_slurm)
+def test_demo_slice_with_a_table_on_slurm_equals_local(slurm_cluster, local_demo_slice, tmp_path):
+    on_slurm = prepare_workdir(tmp_path / "slurm")
+    result = run_slice(on_slurm, TABLE_FILES[0], options=("--verbose",))  # --verbose: the sbatch calls
     assert result.returncode == 0, failure_report(result, on_slurm)
 
-    records = sacct(result.slurm_job_ids)
+    job_ids = result.slurm_job_ids
+    records = sacct(job_ids)
+    assert sorted(records) == sorted(job_ids), (records, job_ids)
     assert all(r["State"] == "COMPLETED" for r in records.values()), records
-    rules = sorted(r["Comment"].split("_wildcards_")[0] for r in records.values())  # rule_<name>[_wildcards_..]
-    # synthetic celeba, mafl, aflw_r; stores celeba_ssl, aflw_r; the stage-1 network; the regression run
-    assert rules == sorted(["rule_generate_synthetic"] * 3 + ["rule_prepare_dataset"] * 2
-                           + ["rule_train_stage1", "rule_regress_all"]), (rules, result.output[-4000:])
+    submitted = [submitted_rule(r["Comment"]) for r in records.values()]
+    assert {rule: submitted.count(rule) for rule in set(submitted)} == EXPECTED_SUBMISSIONS, submitted
+    # Each job ran inside its Slurm allocation: the executor's per-job log is named by the Slurm job id.
+    for job_id in job_ids:
+        assert list((on_slurm / "logs" / "slurm").rglob(f"{job_id}.log")), f"no Slurm log for job {job_id}"
+    # The table is not a Slurm job: it is a local rule of the submitting Snakemake.
+    assert re.search(r"^localrule table:", result.output, re.M), result.output[-3000:]
 
-    local = tmp_path / "local"
-    local_result = run_demo(local, profile=LOCAL_PROFILE)
-    assert local_result.returncode == 0, failure_report(local_result, local)
-    for name in STORE_FILES:
-        a, b = on_slurm / store_path() / name, local / store_path() / name
-        assert filecmp.cmp(a, b, shallow=False), f"{name} differs between the Slurm and the local run"
-    for path in (stage1_path(), regression_path()):
-        assert filecmp.cmp(on_slurm / path, local / path, shallow=False), f"{path} differs (Slurm vs local)"
+    # One sbatch for the four regressor runs, sized for running them in series (profiles/slurm `cores: 1`).
+    group_calls = [line for line in result.output.splitlines()
+                   if line.startswith("sbatch call:") and "--comment rule_regressor_runs_regress_all " in line]
+    assert len(group_calls) == 1, group_calls
+    runtime = yaml.safe_load(DEMO_CONFIG.read_text())["resources"]["fit_regressor"]["runtime"]
+    assert f" -t {len(REGRESSIONS) * runtime} " in group_calls[0], group_calls[0]
+
+    for path in OUTPUTS:
+        assert filecmp.cmp(on_slurm / path, local_demo_slice / path, shallow=False), (
+            f"{path} differs between the Slurm and the local run")
