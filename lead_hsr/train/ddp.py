@@ -205,3 +205,49 @@ def _convert(module: torch.nn.Module) -> torch.nn.Module:
     for name, child in module.named_children():
         module.add_module(name, _convert(child))
     return module
+
+
+# ---------------------------------------------------------------- launching from a workflow job
+
+def processes_for(gpus_requested: int) -> int:
+    """Processes a job should run: one per GPU it was given (Slurm `--gpus=N` sets CUDA_VISIBLE_DEVICES), at
+    least one; a CPU-only machine always runs a single process."""
+    if not torch.cuda.is_available():
+        return 1
+    return max(1, min(int(gpus_requested), torch.cuda.device_count()))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spawned(local_rank: int, nprocs: int, port: int, fn, args: tuple) -> None:
+    os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nprocs),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    try:
+        fn(*args)
+    finally:
+        shutdown()
+
+
+def launch(fn, nprocs: int, *args) -> None:
+    """Run `fn(*args)` in `nprocs` processes wired as torchrun would (single node), or in this process if 1.
+
+    What a Snakemake `script:` job uses instead of torchrun, so a rule that asks for 2 GPUs trains on both.
+    `fn` must be importable (a module-level function): it is pickled into the worker processes. A worker
+    that stops itself with a non-zero code (e.g. 75, the time-budget/SIGTERM stop with a checkpoint) makes
+    this process exit with the same code, so Snakemake's retry logic sees it unchanged.
+    """
+    if nprocs <= 1:
+        fn(*args)
+        return
+    import torch.multiprocessing as mp
+
+    try:
+        mp.spawn(_spawned, args=(nprocs, _free_port(), fn, args), nprocs=nprocs, join=True)
+    except mp.ProcessExitedException as err:
+        raise SystemExit(err.exit_code) from err

@@ -22,6 +22,11 @@ from lead_hsr.lead import stage1, stage2  # noqa: E402
 from lead_hsr.train import ddp  # noqa: E402
 
 
+def exit_with(code: int) -> None:
+    """A worker that stops itself with `code` (as a trainer does on SIGTERM / time budget: 75)."""
+    raise SystemExit(code)
+
+
 def run(stage: str, store, out, work, options: dict, stage1_weights=None) -> dict:
     torch.set_num_threads(1)
     if stage == "stage1":

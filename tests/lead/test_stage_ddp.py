@@ -15,7 +15,7 @@ import stage_run  # noqa: E402
 from tiny_data import random_teacher, tiny_store  # noqa: E402
 
 from lead_hsr.lead.backbones import build_backbone  # noqa: E402
-from lead_hsr.train import CHECKPOINT_NAME  # noqa: E402
+from lead_hsr.train import CHECKPOINT_NAME, ddp  # noqa: E402
 
 # Tiny, but not degenerate: with 1x1 deepest maps GroupNorm/BatchNorm see one value per group and Adam turns the
 # resulting float-noise gradients into full-size steps, so stage 2 runs 64-px crops (2x2 layer4).
@@ -32,10 +32,16 @@ TOLERANCE = {"stage1": 2e-2, "stage2": 1e-1}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """{name: (one-process weights, two-process weights, work dir of the two-process run)}."""
+def root(tmp_path_factory):
+    """A tiny store and a random-init teacher."""
     root = tmp_path_factory.mktemp("stage_ddp")
     random_teacher(tiny_store(root / "store", 16, 72), root / "teacher.pt", crop=64)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(root):
+    """{name: (one-process weights, two-process weights, work dir of the two-process run)}."""
     jobs = [{"stage": stage, "store": str(root / "store"), "out": str(root / f"{name}_ddp.pt"),
              "work": str(root / f"{name}_ddp"), "options": options, "stage1": str(root / "teacher.pt")}
             for name, (stage, options) in RUNS.items()]
@@ -75,3 +81,18 @@ def test_training_moved_the_weights(runs):
     initial = build_backbone("resnet18").state_dict()
     one, _, _ = runs["byol"]
     assert not torch.equal(one["net.conv1.weight"], initial["conv1.weight"])
+
+
+def test_a_workflow_job_launches_the_same_run_as_torchrun(root, runs, tmp_path):
+    """workflow_scripts use ddp.launch (one process per GPU given) instead of torchrun: identical processes."""
+    ddp.launch(stage_run.run, 2, "stage1", root / "store", tmp_path / "byol.pt", tmp_path / "work", STAGE1)
+    _, torchrun_weights, _ = runs["byol"]
+    launched = _weights(tmp_path / "byol.pt")
+    assert all(torch.equal(launched[key], value) for key, value in torchrun_weights.items())
+
+
+def test_a_stopped_worker_exits_the_job_with_its_code():
+    with pytest.raises(SystemExit) as stopped:
+        ddp.launch(stage_run.exit_with, 2, 75)
+    assert stopped.value.code == 75
+    assert ddp.processes_for(4) == (min(4, torch.cuda.device_count()) if torch.cuda.is_available() else 1)
