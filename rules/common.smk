@@ -232,3 +232,29 @@ def gan_options(w, **fixed):
         opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
                        "levels": run["hsr_levels"]}
     return opts
+
+
+# ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----
+FIGURE_SIDES = {"baseline": "hsr~none/hsr_levels~none", "hsr": "hsr~vit_dino/hsr_levels~all"}  # thesis HSR
+
+
+def hsr_pair_inputs(run, prefix="", **files):
+    """Named inputs `<prefix><side>_<key>` of a baseline / HSR pair; files: key -> (`train` | `metrics`, name)."""
+    return {f"{prefix}{side}_{key}": f"{RESULTS}/hsr/{tree}/{run}/{path}/{name}"
+            for key, (tree, name) in files.items() for side, path in FIGURE_SIDES.items()}
+
+
+def run_fields(run):
+    """`dataset~ffhq10k/aug~ada/plr~on` -> {"dataset": "ffhq10k", "aug": "ada", "plr": "on"}"""
+    return dict(part.split("~", 1) for part in Path(run).parts)
+
+
+def hsr_pair_labels(run):
+    """side -> label: SG2-ADA for ADA runs, SG2 otherwise (thesis Tables 4.3 / 4.5)."""
+    base = "SG2-ADA" if run_fields(run)["aug"] == "ada" else "SG2"
+    return {"baseline": base, "hsr": f"{base} + HSR"}
+
+
+def hsr_figure_options(name, **extra):
+    figures = HSR["figures"]
+    return {**figures[name], "seed": config["seed"], "device": figures.get("device", "auto"), **extra}

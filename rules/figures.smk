@@ -23,23 +23,6 @@ rule fig_4_2:
 
 # ---- chapter 4 (HSR) figures: each compares a baseline run with its HSR run (config hsr.figures) ----
 HSR_FIGURES = HSR["figures"]
-FIGURE_SIDES = {"baseline": "hsr~none/hsr_levels~none", "hsr": "hsr~vit_dino/hsr_levels~all"}  # thesis HSR
-
-
-# Helpers are lambdas: `snakemake --lint` wants functions in rules/common.smk, and these serve only this file.
-# Named inputs `<prefix><side>_<key>` of a baseline / HSR pair; files: key -> (`train` | `metrics`, file name).
-hsr_pair_inputs = lambda run, prefix="", **files: {
-    f"{prefix}{side}_{key}": f"{RESULTS}/hsr/{tree}/{run}/{path}/{name}"
-    for key, (tree, name) in files.items() for side, path in FIGURE_SIDES.items()}
-# `dataset~ffhq10k/aug~ada/plr~on` -> {"dataset": "ffhq10k", "aug": "ada", "plr": "on"}
-run_fields = lambda run: dict(part.split("~", 1) for part in Path(run).parts)
-# side -> label: SG2-ADA for ADA runs, SG2 otherwise (thesis Tables 4.3 / 4.5)
-hsr_pair_labels = lambda run: {
-    "baseline": "SG2-ADA" if run_fields(run)["aug"] == "ada" else "SG2",
-    "hsr": "SG2-ADA + HSR" if run_fields(run)["aug"] == "ada" else "SG2 + HSR"}
-hsr_figure_options = lambda name, **extra: {
-    **HSR_FIGURES[name], "seed": config["seed"], "device": HSR_FIGURES.get("device", "auto"), **extra}
-
 PPL_SAMPLE_FILES = dict(network=("train", "network.pt"), metrics=("metrics", "metrics.json"),
                         distances=("metrics", "ppl_distances.npy"))
 ALS_CLASSIFIER = f"{RESULTS}/hsr/attributes/classifier.pt"

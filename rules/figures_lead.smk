@@ -15,7 +15,7 @@ if FIG_UNKNOWN:
     raise ValueError(f"config lead.figures: sources {FIG_UNKNOWN} are not defined under lead.figures.sources "
                      f"(defined: {sorted(FIG_SOURCES)})")
 # weights of each source (`feature_weights` takes the run's wildcards)
-FIG_WEIGHTS = {label: feature_weights(SimpleNamespace(**dict(part.split("~", 1) for part in path.split("/"))))
+FIG_WEIGHTS = {label: feature_weights(SimpleNamespace(**run_fields(path)))
                for label, path in FIG_SOURCES.items()}
 # a regression run of a source (its predictions.npy is written beside the metrics)
 FIG_REGRESSION = (f"{RESULTS}/lead/regression/{{source}}/dataset~{{dataset}}/annotations~{{annotations}}/"
