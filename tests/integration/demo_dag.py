@@ -17,7 +17,9 @@ MATCHING_RUNS = [f"{R}/lead/matching/stage1~{s1}/stage2~none/dim~3840/proj~none/
 # LEAD stage 2 (the features every LEAD table reports) against the same network untrained and its stage-1 teacher.
 LEAD_STAGE2 = "stage1~byol/stage2~lead/dim~64/proj~256"
 LEAD_MATCHING = f"{R}/lead/matching/{LEAD_STAGE2}/metrics.json"
-CI_TARGETS = [LEAD_MATCHING, "data", f"{R}/tables/table_3.2.md", f"{R}/tables/table_4.4.md", f"{R}/hsr/arch/demo.json",
+LEAD_REGRESSION_RUNS = [f"{R}/lead/regression/{LEAD_STAGE2}/dataset~{d}/annotations~all/seed~0/metrics.json"
+                        for d in ("mafl", "aflw_m", "aflw_r", "300w")]
+CI_TARGETS = [LEAD_MATCHING, *LEAD_REGRESSION_RUNS, "data", f"{R}/tables/table_3.2.md", f"{R}/tables/table_4.4.md", f"{R}/hsr/arch/demo.json",
               *HYPERCOLUMN_RUNS, *MATCHING_RUNS]
 
 
