@@ -95,4 +95,11 @@ def test_a_stopped_worker_exits_the_job_with_its_code():
     with pytest.raises(SystemExit) as stopped:
         ddp.launch(stage_run.exit_with, 2, 75)
     assert stopped.value.code == 75
-    assert ddp.processes_for(4) == (min(4, torch.cuda.device_count()) if torch.cuda.is_available() else 1)
+
+
+def test_one_process_per_visible_gpu_requested(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert [ddp.processes_for(n) for n in (0, 1, 2, 4)] == [1, 1, 2, 2]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ddp.processes_for(4) == 1  # a CPU-only node trains in one process
