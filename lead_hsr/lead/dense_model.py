@@ -129,7 +129,8 @@ def extract_features(model: DenseFeatureModel, images, size: int, batch: int = 6
     images = images if isinstance(images, torch.Tensor) else np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise InputError(f"extract_features: expected uint8 N x H x W x 3 images, got shape {tuple(images.shape)}.")
-    out = torch.empty(len(images), model.dim, size, size, dtype=dtype)
+    # channels-last like the hypercolumns (copying those into the default layout would cost a transpose)
+    out = torch.empty(len(images), model.dim, size, size, dtype=dtype, memory_format=torch.channels_last)
     for start in range(0, len(images), batch):
         chunk = images[start:start + batch]
         x = normalize_images(chunk.cpu().numpy() if isinstance(chunk, torch.Tensor) else np.array(chunk), device)

@@ -36,12 +36,16 @@ def hypercolumns(stages: Sequence[torch.Tensor], size: int | tuple[int, int],
 
     normalize: "none"; "layer" (each block to unit length); "vector" (whole hypercolumn to unit length);
     "layer+vector" (both: blocks then whole, i.e. cosine = mean of per-layer cosines).
+    The result is in channels-last memory (same values and shape as the default layout).
     """
     if normalize not in NORMALIZATIONS:
         raise InputError(f"unknown hypercolumn normalisation {normalize!r}; expected one of {NORMALIZATIONS}.")
     size = (size, size) if isinstance(size, int) else tuple(size)
     ordered = list(reversed(stages))
-    ups = [F.interpolate(s, size=size, mode="bilinear", align_corners=False) for s in ordered]
+    # channels-last: the upsampling, the per-location norms and the concatenation run ~2.8x faster on CPU
+    # (bench/bench_hypercolumns.py), and every consumer reads whole per-location vectors anyway.
+    ups = [F.interpolate(s.contiguous(memory_format=torch.channels_last), size=size, mode="bilinear",
+                         align_corners=False) for s in ordered]
     if "layer" in normalize:  # = normalize_blocks of the concatenation, without splitting it again
         ups = [F.normalize(u, dim=1) for u in ups]
     feat = torch.cat(ups, dim=1)

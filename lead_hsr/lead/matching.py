@@ -54,7 +54,8 @@ def match_landmarks(source: torch.Tensor, source_landmarks: torch.Tensor, target
     present = torch.isfinite(source_landmarks).all(dim=1)
     cells = source_landmarks.nan_to_num(0.0).round().long().clamp(0, size - 1)  # the landmark's cell
     queries = source[:, cells[:, 1], cells[:, 0]].T                        # K x C
-    similarity = queries @ target.reshape(channels, size * size)            # cosine (unit vectors)
+    locations = target.permute(1, 2, 0).reshape(size * size, channels)    # a view for channels-last maps
+    similarity = queries @ locations.T                                      # cosine (unit vectors)
     best = similarity.argmax(dim=1)
     matches = torch.stack([best % size, best // size], dim=1).to(source_landmarks.dtype)
     matches[~present] = float("nan")
