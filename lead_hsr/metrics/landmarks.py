@@ -121,19 +121,28 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
 
 
 def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict) -> dict:
-    """Same / different matching error (pixels of a 70-px image) over sorted MAFL test pairs (DESIGN §5).
+    """Same / different matching error (pixels of a 70-px image) over sorted MAFL test pairs (DESIGN §5)."""
+    device = pick_device(options.get("device", "auto"))
+    model = load_dense_model(weights, device)
+    result = match_pairs(model, store_path, options, device)
+    out = {"matching_same": result.same, "matching_different": result.different, "pairs": result.n_pairs,
+           **_feature_note(model)}
+    atomic_write_json(out, out_json)
+    return out
+
+
+def match_pairs(model, store_path: Path, options: dict, device) -> MatchingResult:
+    """The matching protocol on a loaded dense model: options `crop`, `pairs`, `seed`.
 
     Pairs are evaluated a chunk at a time: features upsampled to the crop are C x 96 x 96 per image (3840-d
     hypercolumns: 140 MB each), so holding all 1,000 views would need >100 GB. Warps depend only on the image's
     position in the sorted order, so the result does not depend on the chunk size.
     """
-    device = pick_device(options.get("device", "auto"))
     store = open_store(store_path)
     crop, seed = int(options["crop"]), int(options.get("seed", 0))
     rows = store.split("test")
     order = rows[matching_order(store.table["file"].to_numpy()[rows].tolist())][: 2 * int(options["pairs"])]
     order = order[: len(order) - len(order) % 2]
-    model = load_dense_model(weights, device)
     chunk = 2 * MATCHING_CHUNK_PAIRS
     same, different = [], []
     for start in range(0, len(order), chunk):
@@ -146,11 +155,7 @@ def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict)
                                  _view_features(model, tgt, size, device), tgt_lm, size, device=device)
         same.append(errors[0])
         different.append(errors[1])
-    result = MatchingResult.from_errors(torch.cat(same), torch.cat(different))
-    out = {"matching_same": result.same, "matching_different": result.different, "pairs": result.n_pairs,
-           **_feature_note(model)}
-    atomic_write_json(out, out_json)
-    return out
+    return MatchingResult.from_errors(torch.cat(same), torch.cat(different))
 
 
 def _view_features(model, views: torch.Tensor, size: int, device) -> torch.Tensor:
