@@ -7,8 +7,11 @@ import math
 import numpy as np
 import torch
 
+from lead_hsr.data.geometry import normalize_images
 from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
+from lead_hsr.lead.augment import center_crop
+from lead_hsr.lead.backbones import recompute_batchnorm_stats
 from lead_hsr.train import batch_indices
 
 
@@ -53,6 +56,17 @@ def training_images(store_path, split: str, crop: int, where: str):
         raise InputError(f"{store_path}: images are {height}x{width}, smaller than the crop {crop}; set `crop` "
                          "to at most the prepared size (paper: 96 of 136, demo: 64 of 88).")
     return store, indices
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model: torch.nn.Module, store, indices: np.ndarray, crop: int, images: int, seed: int,
+                        device) -> None:
+    """Recompute `model`'s BatchNorm statistics on central crops of `images` of the training images.
+
+    A random-init baseline is only fair with the statistics of the data it is evaluated on (DESIGN §4.4)."""
+    rows = np.sort(np.random.default_rng(seed).permutation(indices)[:images])
+    recompute_batchnorm_stats(model, (center_crop(normalize_images(store.images[rows[i:i + 64]], device), crop)
+                                      for i in range(0, len(rows), 64)))
 
 
 def load_batch(store, indices: np.ndarray, step: int, batch: int, seed: int, device) -> torch.Tensor:

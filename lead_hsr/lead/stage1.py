@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from lead_hsr.data.geometry import normalize_images
 from lead_hsr.errors import InputError
-from lead_hsr.lead.augment import AugmentConfig, augment_view, byol_views, center_crop
-from lead_hsr.lead.backbones import build_backbone, recompute_batchnorm_stats
+from lead_hsr.lead.augment import AugmentConfig, augment_view, byol_views
+from lead_hsr.lead.backbones import build_backbone
 from lead_hsr.lead.byol import BYOL, PROJ_DIM, PROJ_HIDDEN, target_tau
 from lead_hsr.lead.dense_model import DenseFeatureModel, save_dense_weights
 from lead_hsr.lead.moco import MoCo, QUEUE_SIZE, WEIGHT_DECAY as MOCO_WEIGHT_DECAY
-from lead_hsr.lead.common import cosine_lr, load_batch, resolve_options, set_lr, total_steps, training_images
+from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, resolve_options, set_lr, total_steps,
+                                  training_images)
 from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
 
 # Hypercolumns served to evaluation are L2-normalised per layer block: matching does it (contrast-landmark
@@ -140,10 +139,7 @@ def write_random_init(store_path, out_weights, options: dict | None, out_options
     device = pick_device(opts["device"])
     torch.manual_seed(int(opts["seed"]))
     backbone = build_backbone(opts["arch"]).to(device)
-    rows = np.sort(np.random.default_rng(int(opts["seed"])).permutation(indices)[:int(opts["bn_images"])])
-    batches = (center_crop(normalize_images(store.images[rows[i:i + 64]], device), int(opts["crop"]))
-               for i in range(0, len(rows), 64))
-    recompute_batchnorm_stats(backbone, batches)
+    calibrate_batchnorm(backbone, store, indices, int(opts["crop"]), int(opts["bn_images"]), int(opts["seed"]), device)
     config = {"hypercolumn_norm": EVAL_HYPERCOLUMN_NORM, "source": "random-init"}
     save_dense_weights(out_weights, "hypercolumn", opts["arch"], config, _as_dense(backbone))
     write_options_json(out_options or Path(out_weights).with_suffix(".json"), opts)

@@ -25,7 +25,8 @@ from lead_hsr.lead.dense_objectives import (DEFAULT_CHUNK, LEAD_TAU, CL_TEMPERAT
 from lead_hsr.lead.fpn import FPN_DIM, HEAD_VARIANTS
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
-from lead_hsr.lead.common import cosine_lr, load_batch, resolve_options, set_lr, total_steps, training_images
+from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, resolve_options, set_lr, total_steps,
+                                  training_images)
 from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
@@ -102,16 +103,22 @@ def _student(opts: dict, teacher) -> torch.nn.Module:
     return model
 
 
-def untrained_model(stage1_weights, options: dict | None, device: str | torch.device = "cpu") -> torch.nn.Module:
+def untrained_model(stage1_weights, options: dict | None, device: str | torch.device = "cpu", store_path=None,
+                    bn_images: int = 512) -> torch.nn.Module:
     """The stage-2 network exactly as training would start it (seeded init, encoder from `stage1_weights`).
 
     With random-init stage-1 weights this is "the same network at random init", the baseline learning is
-    measured against.
+    measured against. With `store_path`, every BatchNorm's statistics (encoder, FPN, head) are recomputed on
+    `bn_images` of its training crops, as for the random-init hypercolumns (DESIGN §4.4: a fair baseline).
     """
     opts = _resolve(options)
     teacher = _teacher(stage1_weights, device)
     torch.manual_seed(int(opts["seed"]))
-    return _student(opts, teacher).to(device).eval()
+    model = _student(opts, teacher).to(device)
+    if store_path is not None:
+        store, indices = training_images(store_path, opts["split"], int(opts["crop"]), "the untrained baseline")
+        calibrate_batchnorm(model.net, store, indices, int(opts["crop"]), bn_images, int(opts["seed"]), device)
+    return model.eval()
 
 
 def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tensor:

@@ -165,3 +165,19 @@ def test_stage2_stopped_by_budget_then_resumed_matches_uninterrupted_run(store_p
     resumed = torch.load(tmp_path / "r.pt", weights_only=True)["state_dict"]
     for name, value in full.items():
         assert torch.equal(value, resumed[name]), name
+
+
+def test_untrained_stage2_baseline_gets_data_batchnorm_statistics(store_path, tmp_path):
+    """The random-init stage-2 baseline: every BatchNorm (encoder and projection head) takes data statistics."""
+    stage1.write_random_init(store_path, tmp_path / "rand.pt", {"arch": "resnet18", "crop": 32}, bn_images=6)
+    options = {**TINY2, "objective": "lead"}  # proj_head "64": 1x1 conv -> BatchNorm -> ReLU -> 1x1 conv
+    plain = stage2.untrained_model(tmp_path / "rand.pt", options)
+    fair = stage2.untrained_model(tmp_path / "rand.pt", options, store_path=store_path, bn_images=6)
+
+    def head_variances(model):
+        return [m.running_var for m in model.net.head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert head_variances(plain) and all(torch.equal(v, torch.ones_like(v)) for v in head_variances(plain))
+    assert not any(torch.equal(v, torch.ones_like(v)) for v in head_variances(fair))  # statistics of the data
+    weights = {k: v for k, v in fair.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(v, plain.state_dict()[k]) for k, v in weights.items())  # only the statistics differ
+    assert not fair.training
