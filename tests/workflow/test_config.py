@@ -79,7 +79,7 @@ def test_paper_dry_run_is_fast_and_prepares_every_dataset(tmp_path):
     assert out.returncode == 0, out.stderr
     assert elapsed < 5.0, f"dry run took {elapsed:.1f} CPU seconds"
     stores = paper_config()["prepared"]
-    assert f"prepare_dataset" in out.stdout
+    assert "prepare_dataset" in out.stdout
     counts = {line.split()[0]: int(line.split()[1]) for line in out.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
     assert counts["prepare_dataset"] == len(stores)
