@@ -11,9 +11,9 @@ rule regress_all:
     input:
         weights=lambda w: feature_weights(w),
         store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
-    output:
-        metrics=f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json",
-        predictions=f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy",
+    output:  # one-element lists, like regress_fewshot's: the script always gets lists (params.runs order)
+        metrics=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json"],
+        predictions=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy"],
     params:
         options=lambda w: regression_options(),
         eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
