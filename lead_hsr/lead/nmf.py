@@ -17,7 +17,12 @@ TRANSFORM_ITERS = 100
 
 
 def _update_codes(x: torch.Tensor, codes: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    return codes * (x @ basis.t()) / (codes @ (basis @ basis.t()) + EPS)
+    return _update_codes_with(codes, x @ basis.t(), basis @ basis.t())
+
+
+def _update_codes_with(codes: torch.Tensor, x_basis: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+    """The code update given x @ basis.T and basis @ basis.T (constants when the basis is fixed)."""
+    return codes * x_basis / (codes @ gram + EPS)
 
 
 def _update_basis(x: torch.Tensor, codes: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
@@ -47,8 +52,9 @@ def fit_nmf(x: torch.Tensor, dim: int, iters: int = FIT_ITERS, seed: int = 0) ->
 def nmf_codes(x: torch.Tensor, basis: torch.Tensor, iters: int = TRANSFORM_ITERS) -> torch.Tensor:
     """Non-negative codes (n x dim) minimising ||x - codes @ basis|| with the basis fixed."""
     codes = torch.full((len(x), len(basis)), 1.0 / len(basis), dtype=x.dtype, device=x.device)
+    x_basis, gram = x @ basis.t(), basis @ basis.t()  # the basis is fixed: computed once, not per iteration
     for _ in range(iters):
-        codes = _update_codes(x, codes, basis)
+        codes = _update_codes_with(codes, x_basis, gram)
     return codes
 
 
