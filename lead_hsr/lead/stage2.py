@@ -108,7 +108,7 @@ def untrained_model(stage1_weights, options: dict | None, device: str | torch.de
     """The stage-2 network exactly as training would start it (seeded init, encoder from `stage1_weights`).
 
     With random-init stage-1 weights this is "the same network at random init", the baseline learning is
-    measured against. With `store_path`, every BatchNorm's statistics (encoder, FPN, head) are recomputed on
+    measured against. With `store_path`, every BatchNorm's statistics (encoder, projection head) are recomputed on
     `bn_images` of its training crops, as for the random-init hypercolumns (DESIGN §4.4: a fair baseline).
     """
     opts = _resolve(options)

@@ -78,8 +78,9 @@ def stage1_report(weights: Path, store_path: Path, options: dict) -> list[dict]:
     ranks = stage_ranks(model, store_path, int(options["crop"]))
     rows = []
     for stages in [(1,), (2,), (3,), (4,), (1, 2, 3, 4)]:
-        result = match_pairs(StageSubset(model, stages).eval(), store_path, options, device)
-        rows.append({"stages": "+".join(f"layer{i}" for i in stages), "width": StageSubset(model, stages).dim,
+        subset = StageSubset(model, stages).eval()
+        result = match_pairs(subset, store_path, options, device)
+        rows.append({"stages": "+".join(f"layer{i}" for i in stages), "width": subset.dim,
                      "effective_rank": ranks[stages[0] - 1] if len(stages) == 1 else None,
                      "matching_same": result.same, "matching_different": result.different})
     return rows
