@@ -59,9 +59,13 @@ def test_matching_same_identity_is_easier_than_different_identity(demo_dir):
         assert 0 <= result["matching_same"] < result["matching_different"], (path, result)
 
 
+def paper_and_demo_config() -> tuple[dict, dict]:
+    return tuple(yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "demo.yaml"))
+
+
 def demo_options(section: str) -> dict:
     """The options rule match_landmarks / regress_all passes (config.yaml with demo.yaml merged over it)."""
-    paper, demo = (yaml.safe_load((REPO / "config" / name).read_text()) for name in ("config.yaml", "demo.yaml"))
+    paper, demo = paper_and_demo_config()
     return {**paper["lead"][section], **demo["lead"][section], "crop": demo["geometry"]["crop"], "seed": paper["seed"]}
 
 
@@ -72,7 +76,7 @@ def untrained_lead_weights(demo_dir, out_dir):
     recorded = json.loads((results / "lead" / "stage2" / LEAD_STAGE2 / "weights.json").read_text())
     options = {key: value for key, value in recorded.items() if key in STAGE2_DEFAULTS}  # drop run records
     model = untrained_model(results / "lead/stage1/stage1~random/weights.pt", options,
-                            store_path=results / "data/prepared/celeba_ssl")
+                            store_path=results / "data/prepared" / paper_and_demo_config()[0]["lead"]["ssl_store"])
     return save_dense_weights(out_dir / "untrained.pt", model.kind, model.arch, model.config, model)
 
 
@@ -91,11 +95,12 @@ def test_lead_stage2_matches_better_than_the_same_network_untrained(demo_dir, tm
 def test_lead_regression_beats_the_same_network_untrained(demo_dir, tmp_path):
     """Learning happened in stage 2 (regression): the same regressor on the untrained network's 64-d features."""
     results = demo_dir / DEMO_RESULTS
-    weights, stores = untrained_lead_weights(demo_dir, tmp_path), {"300w": "w300"}
+    weights, datasets = untrained_lead_weights(demo_dir, tmp_path), paper_and_demo_config()[0]["lead"]["datasets"]
     untrained = []
     for dataset in ("mafl", "aflw_m", "aflw_r", "300w"):
-        store, out = stores.get(dataset, dataset), tmp_path / f"{dataset}.json"  # IOD eyes are keyed by store
-        regression_runs(weights, results / "data/prepared" / store, store, {("all", 0): out}, demo_options("regression"))
+        store, out = datasets[dataset]["store"], tmp_path / f"{dataset}.json"  # IOD eyes are keyed by store
+        regression_runs(weights, results / "data/prepared" / store, store, {("all", 0): out},
+                        demo_options("regression"))
         untrained.append(json.loads(out.read_text())["iod"])
     lead = [load(demo_dir, path)["iod"] for path in LEAD_REGRESSION_RUNS]
     print(f"mean IOD over the 4 datasets: LEAD {np.mean(lead):.2f} {np.round(lead, 2)}, "
