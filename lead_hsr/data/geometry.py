@@ -152,11 +152,12 @@ def central_crop(images, landmarks, crop: int = CROP, channels_last: bool = True
 
 
 def normalize_images(images_uint8, device="cpu"):
-    """uint8 N x H x W x 3 (numpy or torch) -> float32 N x 3 x H x W tensor normalised with NORM_MEAN/STD."""
+    """uint8 N x H x W x 3 (numpy or torch) -> N x 3 x H x W tensor of torch's default float dtype (float32; float64
+    in the exactness tests) normalised with NORM_MEAN/STD."""
     import torch  # local import: geometry stays usable without torch for preparation
 
     tensor = torch.as_tensor(np.asarray(images_uint8), device=device)
-    tensor = tensor.permute(0, 3, 1, 2).float().div_(255.0)
+    tensor = tensor.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255.0)
     mean = torch.tensor(NORM_MEAN, device=device).view(1, 3, 1, 1)
     std = torch.tensor(NORM_STD, device=device).view(1, 3, 1, 1)
     return (tensor - mean) / std

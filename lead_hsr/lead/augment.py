@@ -41,8 +41,8 @@ class AugmentConfig:
 
 
 def to_float_nchw(images: torch.Tensor) -> torch.Tensor:
-    """uint8 N x H x W x 3 -> float N x 3 x H x W in [0, 1]."""
-    return images.permute(0, 3, 1, 2).float().div_(255.0)
+    """uint8 N x H x W x 3 -> N x 3 x H x W in [0, 1], of torch's default float dtype (float32; float64 in tests)."""
+    return images.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255.0)
 
 
 def normalize(x: torch.Tensor, mean=DEFAULT_MEAN, std=DEFAULT_STD) -> torch.Tensor:

@@ -24,6 +24,12 @@ def resolve_options(given: dict | None, defaults: dict, where: str) -> dict:
     return {**defaults, **given}
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """Undo autocast's bf16/fp16 before a loss: torch's default float dtype (float32, or float64 when a test runs a
+    trainer in float64 to compare process counts exactly)."""
+    return x.to(torch.get_default_dtype())
+
+
 def total_steps(options: dict, n_items: int, where: str) -> int:
     """`steps` when given, else ceil(epochs * n_items / batch)."""
     if options.get("steps") is not None:

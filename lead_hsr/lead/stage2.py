@@ -25,8 +25,8 @@ from lead_hsr.lead.dense_objectives import (DEFAULT_CHUNK, LEAD_TAU, CL_TEMPERAT
 from lead_hsr.lead.fpn import FPN_DIM, HEAD_VARIANTS
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
-from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, resolve_options, set_lr, total_steps,
-                                  training_images)
+from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, full_precision, load_batch, resolve_options, set_lr,
+                                  total_steps, training_images)
 from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
@@ -125,15 +125,15 @@ def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tenso
     """The stage-2 loss of one normalised batch `x` for the configured objective."""
     size = int(opts["crop"]) // OUTPUT_STRIDE
     if opts["objective"] == "cl_fpn":
-        return cl_dense_correlation_loss(student.net(x).float(), OUTPUT_STRIDE, float(opts["cl_temperature"]))
+        return cl_dense_correlation_loss(full_precision(student.net(x)), OUTPUT_STRIDE, float(opts["cl_temperature"]))
     with torch.no_grad():
-        hyper = hypercolumns(teacher.net(x), size, opts["teacher_norm"]).float()
+        hyper = full_precision(hypercolumns(teacher.net(x), size, opts["teacher_norm"]))
     if opts["objective"] == "lead":
-        feat = student.net(x).float()
+        feat = full_precision(student.net(x))
         return lead_loss(feat, pair_targets(feat), hyper, pair_targets(hyper), tau=float(opts["tau"]),
                          teacher_tau=opts["teacher_tau"], center_teacher=bool(opts["center_teacher"]),
                          chunk_size=int(opts["chunk"]))
-    feat = student.projector(hyper).float()  # cl: only the projector trains on frozen hypercolumns
+    feat = full_precision(student.projector(hyper))  # cl: only the projector trains on frozen hypercolumns
     return cl_dense_correlation_loss(feat, OUTPUT_STRIDE, float(opts["cl_temperature"]))
 
 

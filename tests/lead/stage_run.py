@@ -2,7 +2,7 @@
 
     python stage_run.py stage1 STORE OUT WORK '{"arch": "resnet18", ...}'
     python stage_run.py stage2 STORE OUT WORK '{...}' --stage1 STAGE1_WEIGHTS
-    python stage_run.py many JOBS.json        (a list of {stage, store, out, work, options, stage1}: one start-up)
+    python stage_run.py many JOBS.json        (a list of {stage, store, out, work, options, stage1, dtype}: one start-up)
     torchrun --nproc-per-node 2 stage_run.py ...      (DDP: gloo on CPU)
 
 One thread per process, as the in-process reference runs of the tests, so results can be compared bitwise.
@@ -27,11 +27,18 @@ def exit_with(code: int) -> None:
     raise SystemExit(code)
 
 
-def run(stage: str, store, out, work, options: dict, stage1_weights=None) -> dict:
+def run(stage: str, store, out, work, options: dict, stage1_weights=None, dtype: str = "float32") -> dict:
+    """One trainer run; `dtype` is torch's default float dtype during it (float64: process-count comparisons whose
+    expected difference is float64 rounding, ~1e-12, on any CPU)."""
     torch.set_num_threads(1)
-    if stage == "stage1":
-        return stage1.train_stage1(Path(store), Path(out), options, Path(work))
-    return stage2.train_stage2(Path(store), Path(stage1_weights), Path(out), options, Path(work))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, dtype))
+    try:
+        if stage == "stage1":
+            return stage1.train_stage1(Path(store), Path(out), options, Path(work))
+        return stage2.train_stage2(Path(store), Path(stage1_weights), Path(out), options, Path(work))
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def main() -> None:
@@ -51,7 +58,8 @@ def main() -> None:
                  "options": json.loads(args.options), "stage1": args.stage1}]
     try:
         for job in jobs:
-            run(job["stage"], job["store"], job["out"], job["work"], job["options"], job.get("stage1"))
+            run(job["stage"], job["store"], job["out"], job["work"], job["options"], job.get("stage1"),
+                job.get("dtype", "float32"))
     finally:
         ddp.shutdown()
 

@@ -35,8 +35,18 @@ def make_model(dropout: float) -> torch.nn.Module:
 
 
 def run(work_dir, total_steps, checkpoint_every=7, sleep_s=0.0, time_budget_s=None, seed=3,
-        random_draws=True, log_every=5) -> tuple[torch.nn.Module, int]:
+        random_draws=True, log_every=5, dtype=torch.float32) -> tuple[torch.nn.Module, int]:
+    """`dtype`: torch's default float dtype during the run (float64 for comparisons across process counts)."""
     torch.set_num_threads(1)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        return _run(work_dir, total_steps, checkpoint_every, sleep_s, time_budget_s, seed, random_draws, log_every)
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _run(work_dir, total_steps, checkpoint_every, sleep_s, time_budget_s, seed, random_draws, log_every):
     inputs, targets = make_data()
     model = make_model(dropout=0.3 if random_draws else 0.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -65,10 +75,12 @@ def run(work_dir, total_steps, checkpoint_every=7, sleep_s=0.0, time_budget_s=No
 
 def ddp_worker(rank: int, world: int, port: int, work_dir: str, out_dir: str, total_steps: int) -> None:
     """One torchrun-like rank: the global batch is split across ranks and gradients are averaged, once with
-    DistributedDataParallel and once with `ddp.average_gradients` (one process group, two runs)."""
+    DistributedDataParallel and once with `ddp.average_gradients` (one process group, two runs). In float64, so
+    the comparison with one process measures float64 rounding on any CPU."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
     ddp.init_from_env("cpu")
     try:
         for mode in ("wrapped", "averaged"):
