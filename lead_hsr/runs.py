@@ -67,8 +67,8 @@ def needed_runs(targets: list[str], configfiles: list[Path] = (), workdir: Path 
 
     workdir = Path(workdir or Path.cwd()).resolve()
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(),
-                                    config_settings=ConfigSettings(configfiles=[Path(f).resolve() for f in configfiles]),
+        config_settings = ConfigSettings(configfiles=[Path(f).resolve() for f in configfiles])
+        workflow_api = api.workflow(resource_settings=ResourceSettings(), config_settings=config_settings,
                                     snakefile=Path(snakefile).resolve(), workdir=workdir)
         workflow_api.dag(DAGSettings(targets=set(targets)))
         # The API plans a DAG only to run or print it; its planner (what `snakemake -n` uses) is reached here.
