@@ -24,7 +24,7 @@ rule generate_synthetic:
 
 
 rule prepare_dataset:
-    """Prepare one store (crops, landmarks, splits) from its raw dataset into the prepared format."""
+    """Prepare one store from its raw dataset (crop, resize, splits, landmarks if any) into the prepared format."""
     input:
         lambda w: raw_inputs(w.store),
     output:
@@ -50,7 +50,7 @@ rule prepare_dataset:
 
 
 rule data_figure:
-    """Preview figure of one prepared store (sample images with their landmarks)."""
+    """Preview figure of one prepared store (sample images, with their landmarks where the store has them)."""
     input:
         prepared("{store}"),
     output:
