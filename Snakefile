@@ -25,6 +25,7 @@ include: "rules/figures_lead.smk"
 
 
 rule all:
+    """Every table, figure and data preview of the configuration (the default target)."""
     input:
         all_targets(),
     default_target: True

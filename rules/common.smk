@@ -74,6 +74,8 @@ def data_targets():
 
 
 # ---- LEAD ----
+from lead_hsr.lead.arch import DEFAULT_ARCH, feature_dim
+
 LEAD = config.get("lead", {})
 
 
@@ -106,9 +108,14 @@ def stage2_options(stage2, dim, proj):
     return opts
 
 
+def stage1_arch(stage1):
+    return stage1_options(stage1).get("arch", DEFAULT_ARCH)
+
+
 def feature_weights(w):
     """Weights of a feature source: the stage-1 network for its hypercolumns, else the stage-2 model."""
     if w.stage2 == "none":
+        feature_dim("none", w.dim, stage1_arch(w.stage1))  # dim~ must be the real hypercolumn width
         return stage1_weights(w.stage1)
     return stage2_weights(w.stage1, w.stage2, w.dim, w.proj)
 
@@ -149,8 +156,10 @@ TABLES = load_tables(TABLES_YAML)
 
 
 def feature_path(run):
-    """The feature source of a landmark run: `stage1~/stage2~/dim~/proj~` (proj `none` unless LEAD stage 2)."""
-    return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run})
+    """The feature source of a landmark run: `stage1~/stage2~/dim~/proj~` (proj `none` unless LEAD stage 2;
+    dim `hypercolumn` becomes the stage-1 backbone's hypercolumn width, e.g. 960 for resnet18)."""
+    dim = feature_dim(run["stage2"], run["dim"], stage1_arch(run["stage1"]))
+    return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run, "dim": dim})
 
 
 # Tables whose GAN runs are read from the ALS JSON instead of the FID/PR/PPL one.

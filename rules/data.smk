@@ -2,6 +2,7 @@
 
 
 rule generate_synthetic:
+    """Demo only: render one synthetic raw dataset in its official on-disk layout."""
     input:
         unpack(lambda w: synthetic_depends(w.dataset)),
     output:
@@ -23,6 +24,7 @@ rule generate_synthetic:
 
 
 rule prepare_dataset:
+    """Prepare one store from its raw dataset (crop, resize, splits, landmarks if any) into the prepared format."""
     input:
         lambda w: raw_inputs(w.store),
     output:
@@ -48,6 +50,7 @@ rule prepare_dataset:
 
 
 rule data_figure:
+    """Preview figure of one prepared store (sample images, with their landmarks where the store has them)."""
     input:
         prepared("{store}"),
     output:

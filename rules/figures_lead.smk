@@ -5,7 +5,8 @@
 from types import SimpleNamespace
 
 LEAD_FIGURES = LEAD["figures"]
-FIG_SOURCES = LEAD_FIGURES["sources"]  # label -> feature source path `stage1~../stage2~../dim~../proj~..`
+# label -> feature source path `stage1~../stage2~../dim~../proj~..` (dim~hypercolumn -> the real width)
+FIG_SOURCES = {label: feature_path(run_fields(path)) for label, path in LEAD_FIGURES["sources"].items()}
 FIG_UNKNOWN = sorted(
     {*LEAD_FIGURES["matching"]["sources"], *LEAD_FIGURES["tsne"]["sources"], *LEAD_FIGURES["scale"]["sources"],
      *(LEAD_FIGURES[fig]["source"] for fig in ("clusters", "regression", "annotations", "low_light"))}

@@ -2,6 +2,7 @@
 
 
 rule gan_metrics:
+    """FID, precision/recall and PPL (with per-sample distances) of one GAN run."""
     input:
         network=gan_run_file("network.pt"),
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
@@ -47,6 +48,7 @@ rule train_attribute_classifiers:
 
 
 rule gan_als:
+    """Attribute Linearity Score of one GAN run, with the attribute classifiers."""
     input:
         network=gan_run_file("network.pt"),
         classifier=f"{RESULTS}/hsr/attributes/classifier.pt",

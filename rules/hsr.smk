@@ -14,6 +14,7 @@ GAN_RUN = "dataset~{gan_dataset}/aug~{aug}/plr~{plr}/hsr~{hsr}/hsr_levels~{hsr_l
 
 
 rule train_gan_baseline:
+    """StyleGAN2-ADA baseline run (hsr~none), also keeping the snapshot its HSR runs start from."""
     input:
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
     output:
@@ -37,6 +38,7 @@ rule train_gan_baseline:
 
 
 rule train_gan_hsr:
+    """StyleGAN2-ADA + HSR run, started from its baseline's snapshot with fresh HSR heads."""
     input:
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
         init_from=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),

@@ -8,6 +8,7 @@ FEATURES = "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}"
 
 
 rule regress_all:
+    """Landmark regressor on frozen features with all annotations of one dataset (IOD error, predictions)."""
     input:
         weights=lambda w: feature_weights(w),
         store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
@@ -32,6 +33,7 @@ rule regress_all:
 
 
 rule regress_fewshot:
+    """Few-shot landmark regressors on frozen features: every annotation count x seed of one dataset."""
     input:
         weights=lambda w: feature_weights(w),
         store=lambda w: prepared(LEAD["datasets"][w.dataset]["store"]),
@@ -56,6 +58,7 @@ rule regress_fewshot:
 
 
 rule match_landmarks:
+    """Landmark matching of one feature source on MAFL test pairs (same and different identities)."""
     input:
         weights=lambda w: feature_weights(w),
         store=prepared(LEAD["matching"]["store"]),

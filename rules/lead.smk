@@ -9,6 +9,7 @@ wildcard_constraints:
 
 
 rule train_stage1:
+    """LEAD stage 1: BYOL / MoCo-v2 self-supervised backbone training (random: the random-init baseline)."""
     input:
         prepared(config["lead"]["ssl_store"]),
     output:
@@ -31,6 +32,7 @@ rule train_stage1:
 
 
 rule train_stage2:
+    """LEAD stage 2: dense correspondence training (LEAD, CL, CL on the FPN, NMF) on stage-1 features."""
     input:
         store=prepared(config["lead"]["ssl_store"]),
         stage1=stage1_weights("{stage1}"),

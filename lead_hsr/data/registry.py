@@ -34,6 +34,6 @@ OFFICIAL_SOURCES = {
     "w300": "300-W, https://ibug.doc.ic.ac.uk/resources/300-W/ (AFW, HELEN, LFPW, IBUG + Bounding Boxes)",
     "ffhq": "FFHQ, https://github.com/NVlabs/ffhq-dataset (images1024x1024)",
     "lsun_church": "LSUN church_outdoor_train_lmdb, https://github.com/fyu/lsun",
-    "animalface": "Animal Face dataset (Si & Zhu 2012), as used by StyleGAN2-ADA's AnimalFace dog/cat",
+    "animalface": "Animal Face dataset (Si & Zhu 2012), https://vcla.stat.ucla.edu/people/zhangzhang-si/HiT/AnimalFace.zip (Image/DogHead, Image/CatHead), or the dog/cat zips StyleGAN2-ADA and the HSR authors train on, https://data-efficient-gans.mit.edu/datasets/AnimalFace-dog.zip and AnimalFace-cat.zip, each unzipped into a folder of its name (unzip AnimalFace-dog.zip -d <root>/AnimalFace-dog)",
     "cub": "CUB-200-2011, https://www.vision.caltech.edu/datasets/cub_200_2011/",
 }

@@ -12,13 +12,8 @@ import torchvision
 from torch import nn
 
 from lead_hsr.errors import InputError
+from lead_hsr.lead.arch import STAGE_DIMS, check_arch  # noqa: F401 (STAGE_DIMS: re-exported)
 
-# Channels of layer1..layer4 per architecture (torchvision definitions).
-STAGE_DIMS: dict[str, tuple[int, int, int, int]] = {
-    "resnet18": (64, 128, 256, 512),
-    "resnet34": (64, 128, 256, 512),
-    "resnet50": (256, 512, 1024, 2048),
-}
 # Strides of layer1..layer4 relative to the input (1/4 .. 1/32): the FPN and hypercolumns rely on them.
 STAGE_STRIDES = (4, 8, 16, 32)
 
@@ -32,9 +27,7 @@ class ResNetBackbone(nn.Module):
 
     def __init__(self, arch: str):
         super().__init__()
-        if arch not in STAGE_DIMS:
-            raise InputError(f"unknown backbone arch {arch!r}; expected one of {sorted(STAGE_DIMS)} "
-                             "(set `arch` in the LEAD options of the config).")
+        check_arch(arch)
         net = getattr(torchvision.models, arch)(weights=None)
         self.arch = arch
         self.stage_dims = STAGE_DIMS[arch]

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from lead_hsr.errors import InputError
+from lead_hsr.lead.arch import DEFAULT_ARCH
 from lead_hsr.lead.augment import AugmentConfig, augment_view, byol_views
 from lead_hsr.lead.backbones import build_backbone
 from lead_hsr.lead.byol import BYOL, PROJ_DIM, PROJ_HIDDEN, target_tau
@@ -30,7 +31,7 @@ EVAL_HYPERCOLUMN_NORM = "layer"
 EPOCHS = {"byol": 200, "moco": 800}
 DEFAULTS = {
     "objective": "byol",
-    "arch": "resnet50",
+    "arch": DEFAULT_ARCH,
     "epochs": None,  # None -> EPOCHS[objective]
     "steps": None,  # overrides epochs when set
     "batch": 256,

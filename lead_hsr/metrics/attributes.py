@@ -9,7 +9,7 @@ columns as +1/-1. Logit sign conventions (positive logit means ...):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
-from lead_hsr.train import atomic_save_torch
+from lead_hsr.train import atomic_save_torch, pick_device
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class AttributeTrainOptions:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | auto (CUDA when available)
     max_train: int | None = None  # cap the training images (demo); None = the whole split
     train_split: str = "train"
     val_split: str = "val"
@@ -164,6 +164,7 @@ def train_attribute_classifiers(store_path: str | Path, out_path: str | Path,
     if not isinstance(options, AttributeTrainOptions):  # a plain dict from the config, or None
         options = AttributeTrainOptions(**{**(options or {}), "widths": tuple((options or {}).get(
             "widths", AttributeTrainOptions.widths))})
+    options = replace(options, device=str(pick_device(options.device)))  # "auto": CUDA when there is one
     store = open_store(store_path)
     labels, mask = attribute_targets(store.table, f"{Path(store_path) / 'table.csv'}")
     train_index = store.split(options.train_split)[: options.max_train]

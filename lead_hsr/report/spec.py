@@ -14,7 +14,7 @@ import yaml
 from lead_hsr.errors import InputError
 
 MISSING = "-"  # how the thesis (and our tables) print a cell without a number
-RUN_KEY_SEPARATOR = "/"  # run keys look like result paths: `dim~64/stage1~byol/...` (DESIGN §8)
+RUN_KEY_SEPARATOR = "/"  # run keys are path-like, `dim~64/stage1~byol/...`, but not result paths (DESIGN §8)
 
 
 def run_key(run: dict) -> str:

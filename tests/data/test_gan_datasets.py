@@ -199,6 +199,34 @@ def test_animalface_dog_and_cat(tmp_path):
         PREPARERS_GAN["animalface_cat"]("animalface_cat", roots, tmp_path / "c2", {"resolution": 6})
 
 
+
+def test_animalface_data_efficient_gans_zips_give_the_same_store(tmp_path):
+    # The same synthetic images, once in the official layout and once as the AnimalFace-dog/cat zips of
+    # data-efficient-gans unzip (each into a folder of its name): the prepared stores hold the same pixels.
+    from lead_hsr.data.synthetic.gan_sets import write_animalface
+
+    counts = {"dog": 3, "cat": 2}
+    write_animalface(tmp_path / "official", counts, seed=5, image_size=24)
+    write_animalface(tmp_path / "zips", counts, seed=5, image_size=24, layout="data-efficient-gans")
+    assert sorted(p.name for p in (tmp_path / "zips").iterdir() if p.is_dir()) == ["AnimalFace-cat", "AnimalFace-dog"]
+    for name, count in (("animalface_dog", 3), ("animalface_cat", 2)):
+        stores = [PREPARERS_GAN[name](name, {"animalface": tmp_path / layout}, tmp_path / f"{layout}_{name}",
+                                      {"resolution": 8}, {"train": count}) for layout in ("official", "zips")]
+        np.testing.assert_array_equal(stores[0].images, stores[1].images)
+        folder = gan_animalface.DATA_EFFICIENT_GANS_FOLDERS[name]
+        assert all(file.startswith(f"{folder}/") for file in stores[1].table["file"])
+        assert all(file.startswith("Image/") for file in stores[0].table["file"])
+
+
+def test_animalface_missing_names_both_layouts_and_sources(tmp_path):
+    with pytest.raises(InputError) as error:
+        gan_animalface.list_animalface_images(tmp_path, "animalface_cat")
+    message = str(error.value)
+    assert f"{tmp_path}/Image/CatHead/*.jpg or {tmp_path}/AnimalFace-cat/*.jpg" in message
+    assert "https://data-efficient-gans.mit.edu/datasets/AnimalFace-dog.zip" in message
+    assert "vcla.stat.ucla.edu" in message and "unzip AnimalFace-dog.zip -d <root>/AnimalFace-dog" in message
+
+
 # ---------------------------------------------------------------- CUB
 
 

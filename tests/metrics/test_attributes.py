@@ -79,3 +79,11 @@ def test_training_learns_visible_attributes_and_round_trips(tmp_path):
 def test_missing_checkpoint_is_an_input_error(tmp_path):
     with pytest.raises(InputError, match="clf.pt: attribute classifier checkpoint not found"):
         attr.load_attribute_classifier(tmp_path / "clf.pt")
+
+
+def test_device_auto_picks_cuda_when_there_is_one(tmp_path):
+    # config/config.yaml says `device: auto` like every other device setting of the paper config
+    _toy_store(tmp_path / "store", n=440)
+    options = dict(image_size=16, widths=[4], epochs=1, batch_size=64, device="auto")
+    summary = attr.train_attribute_classifiers(tmp_path / "store", tmp_path / "clf.pt", options)
+    assert summary["options"]["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")

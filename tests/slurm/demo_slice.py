@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from lead_hsr.lead.arch import hypercolumn_dim
 from slurm_helpers import LOCAL_PROFILE, REPO, SLURM_PROFILE, run_snakemake, snakemake_command
 
 # The slice takes ~2 min through Slurm on a shared 2-core machine; bound it generously, but bound it.
@@ -21,6 +22,8 @@ SLICE_TIMEOUT_S = 600
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
 RESULTS = yaml.safe_load(DEMO_CONFIG.read_text())["results"]
 WORK = yaml.safe_load(DEMO_CONFIG.read_text())["work_dir"]
+# stage-1 hypercolumn runs are named by their width (960 for the demo's resnet18)
+HYPERCOLUMN_DIM = hypercolumn_dim(yaml.safe_load(DEMO_CONFIG.read_text())["lead"]["stage1"]["common"]["arch"])
 
 STAGE1_STEPS = 40
 STAGE1_CHECKPOINT_EVERY = 5
@@ -55,7 +58,7 @@ DATA = [f"{RESULTS}/data/prepared/{store}/{name}" for store in STORES for name i
 DIMS = (64, 128, 256)
 STAGE2 = [f"{RESULTS}/lead/stage2/stage1~byol/stage2~lead/dim~{dim}/proj~256/weights.pt" for dim in DIMS]
 REGRESSIONS = [f"{RESULTS}/lead/regression/{source}/dataset~aflw_m/annotations~all/seed~0/metrics.json"
-               for source in ["stage1~byol/stage2~none/dim~3840/proj~none",
+               for source in [f"stage1~byol/stage2~none/dim~{HYPERCOLUMN_DIM}/proj~none",
                               *(f"stage1~byol/stage2~lead/dim~{dim}/proj~256" for dim in DIMS)]]
 # Every output of the slice that must be byte-identical between a Slurm and a local run.
 OUTPUTS = [*DATA, *STAGE1_FILES, *STAGE2, *REGRESSIONS, *TABLE_FILES]

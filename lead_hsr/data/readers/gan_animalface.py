@@ -1,4 +1,8 @@
-"""Animal Face raw layout (Si & Zhu 2012): `Image/DogHead/*.jpg`, `Image/CatHead/*.jpg`."""
+"""Animal Face raw layouts. Either the official archive (Si & Zhu 2012): `Image/DogHead/*.jpg`,
+`Image/CatHead/*.jpg`; or the per-class zips of the data-efficient-gans project that StyleGAN2-ADA / DiffAugment
+(and the HSR authors) train on, `AnimalFace-dog.zip` / `AnimalFace-cat.zip`: images at the zip's top level
+(their dataset tool extracts each zip into `datasets/<name>/` and globs `*`), unzipped here into a folder of the
+zip's name: `unzip AnimalFace-dog.zip -d <root>/AnimalFace-dog`."""
 
 from __future__ import annotations
 
@@ -13,16 +17,37 @@ ANIMALFACE_CLASSES = {
     "animalface_dog": ("Image/DogHead", 389),
     "animalface_cat": ("Image/CatHead", 160),
 }
+# preparer name -> folder of the data-efficient-gans zip of that class (the zip's name without `.zip`)
+DATA_EFFICIENT_GANS_FOLDERS = {
+    "animalface_dog": "AnimalFace-dog",
+    "animalface_cat": "AnimalFace-cat",
+}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
+def animalface_folders(name: str) -> list[str]:
+    """Where the images of one class may be, in order of preference: the official layout, then the
+    data-efficient-gans zip unzipped into a folder of its name."""
+    return [ANIMALFACE_CLASSES[name][0], DATA_EFFICIENT_GANS_FOLDERS[name]]
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return [path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES] if folder.is_dir() else []
+
+
 def list_animalface_images(root: Path, name: str) -> list[str]:
-    """Relative paths of the images of one Animal Face class (`name` is a key of ANIMALFACE_CLASSES), sorted."""
-    folder = Path(root) / ANIMALFACE_CLASSES[name][0]
-    if not folder.is_dir():
-        raise InputError(
-            f"{folder}: folder not found; expected the Animal Face layout Image/DogHead, Image/CatHead. "
-            f"Fix: point the raw root of 'animalface' at the unzipped {OFFICIAL_SOURCES['animalface']}."
-        )
-    files = [path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES]
-    return sorted(path.relative_to(root).as_posix() for path in files)
+    """Relative paths of the images of one Animal Face class (`name` is a key of ANIMALFACE_CLASSES), sorted,
+    from the first of `animalface_folders` that holds images."""
+    root = Path(root)
+    folders = [root / folder for folder in animalface_folders(name)]
+    for folder in folders:
+        files = _images_in(folder)
+        if files:
+            return sorted(path.relative_to(root).as_posix() for path in files)
+    if any(folder.is_dir() for folder in folders):
+        return []  # the folder is there but empty: the image count check names what is missing
+    expected = " or ".join(f"{folder}/*.jpg" for folder in folders)
+    raise InputError(
+        f"{root}: no Animal Face images of {name}; expected {expected}. "
+        f"Fix: point the raw root of 'animalface' at the unzipped {OFFICIAL_SOURCES['animalface']}."
+    )

@@ -11,11 +11,18 @@ from lead_hsr.data.synthetic.common import (atomic_directory, check_counts, enco
                                             save_png, write_manifest, write_text)
 from lead_hsr.data.synthetic.face import Placement, render_face, sample_identity, sample_view
 from lead_hsr.data.synthetic.scenes import BIRD_SPECIES, render_animal_face, render_bird, render_church
+from lead_hsr.errors import InputError
 
 FFHQ_FOLDER_SIZE = 1000  # images1024x1024/00000/00000.png .. 00999.png, then 01000/...
 DEFAULT_SIZES = {"ffhq": 128, "lsun_church": 128, "animalface": 128, "cub": 160}  # when image_size is null
 LSUN_ASPECT = 4 / 3  # LSUN church images are mostly landscape, short side 256
 ANIMALFACE_FOLDERS = {"dog": "DogHead", "cat": "CatHead"}
+# layout -> class -> image folder. Written out here, not imported from the reader: the renderer states the
+# external layouts independently, so the tests check the reader against them.
+ANIMALFACE_LAYOUTS = {
+    "official": {kind: f"Image/{folder}" for kind, folder in ANIMALFACE_FOLDERS.items()},
+    "data-efficient-gans": {"dog": "AnimalFace-dog", "cat": "AnimalFace-cat"},
+}
 CUB_ROOT = "CUB_200_2011"
 
 
@@ -66,15 +73,19 @@ def write_lsun_church(root: Path, counts: dict, seed: int, image_size: int | Non
     return counts
 
 
-def write_animalface(root: Path, counts: dict, seed: int, image_size: int | None = None) -> dict[str, int]:
-    """`Image/DogHead/*.jpg` and `Image/CatHead/*.jpg`."""
+def write_animalface(root: Path, counts: dict, seed: int, image_size: int | None = None,
+                     layout: str = "official") -> dict[str, int]:
+    """`Image/DogHead/*.jpg` and `Image/CatHead/*.jpg` (layout "official"), or the same images as the
+    data-efficient-gans zips unzip them: `AnimalFace-dog/*.jpg`, `AnimalFace-cat/*.jpg` ("data-efficient-gans")."""
     counts = check_counts("animalface", counts, tuple(ANIMALFACE_FOLDERS))
+    if layout not in ANIMALFACE_LAYOUTS:
+        raise InputError(f"synthetic Animal Face layout {layout!r}; expected one of {sorted(ANIMALFACE_LAYOUTS)}")
     size = image_size or DEFAULT_SIZES["animalface"]
     with atomic_directory(root) as out:
-        for kind, folder in ANIMALFACE_FOLDERS.items():
+        for kind in ANIMALFACE_FOLDERS:
             for index in range(counts[kind]):
                 image = render_animal_face(image_rng(seed, f"animalface/{kind}", index), kind, size)
-                save_jpeg(out / "Image" / folder / f"{kind}_{index + 1:04d}.jpg", image)
+                save_jpeg(out / ANIMALFACE_LAYOUTS[layout][kind] / f"{kind}_{index + 1:04d}.jpg", image)
         write_manifest(out, "animalface", seed, image_size, counts)
     return counts
 

@@ -1,0 +1,66 @@
+"""`python -m lead_hsr.runs <target>`: the results a table or figure reads, from Snakemake's own DAG."""
+import subprocess
+import sys
+from pathlib import Path
+
+from lead_hsr.runs import main, needed_runs, row_labels
+from lead_hsr.report.spec import load_tables
+
+REPO = Path(__file__).resolve().parents[2]
+TABLE = "results/paper/tables/table_3.3.md"
+
+
+def dry_run_outputs(tmp_path, target: str) -> str:
+    """The plain `snakemake -n` listing of the target's jobs (inputs, outputs): the independent reference."""
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path), "--snakefile",
+                          str(REPO / "Snakefile"), "--", target], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_a_table_lists_one_result_per_row_with_its_rule(tmp_path):
+    runs = needed_runs([TABLE], workdir=tmp_path)[TABLE]
+    # Table 3.3: five LEAD stage-2 ablations (dim x projection head), each matched on MAFL
+    spec = load_tables(REPO / "config/tables.yaml")["table_3.3"]
+    assert [run.label for run in runs] == [" | ".join(map(str, row["label"])) for row in spec["rows"]
+                                           if not row.get("quoted")]
+    assert {run.rule for run in runs} == {"match_landmarks"} and not any(run.built for run in runs)
+    listing = dry_run_outputs(tmp_path, TABLE)
+    assert listing.count("rule match_landmarks:") == len(runs) == 5
+    for run in runs:
+        assert f"output: {run.path}" in listing, run.path
+    assert "results/paper/lead/matching/stage1~byol/stage2~lead/dim~128/proj~256/metrics.json" in {
+        run.path for run in runs}
+
+
+def test_hypercolumn_rows_and_labels_of_another_table(tmp_path):
+    runs = needed_runs(["results/paper/tables/table_3.1.md"], workdir=tmp_path)
+    by_label = {run.label: run.path for run in runs["results/paper/tables/table_3.1.md"]}
+    assert by_label["LEAD (ours) | 3840"] == ("results/paper/lead/matching/stage1~byol/stage2~none/dim~3840/"
+                                             "proj~none/metrics.json")
+
+
+def test_built_results_are_told_apart(tmp_path):
+    # A toy workflow: the figure reads two runs, one of which is already built.
+    (tmp_path / "Snakefile").write_text(
+        'rule run:\n    output: "runs/{i}.json"\n    shell: "touch {output}"\n\n'
+        'rule fig:\n    input: metrics=expand("runs/{i}.json", i=[1, 2])\n    output: "fig.png"\n'
+        '    shell: "touch {output}"\n')
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "1.json").write_text("{}")
+    runs = needed_runs(["fig.png"], workdir=tmp_path, snakefile=tmp_path / "Snakefile")["fig.png"]
+    assert [(run.label, run.rule, run.built, run.path) for run in runs] == [
+        ("metrics", "run", True, "runs/1.json"), ("metrics", "run", False, "runs/2.json")]
+
+
+def test_row_labels_name_columns_that_are_runs():
+    labels = row_labels(REPO / "config/tables.yaml", "table_3.5")  # columns = annotation counts
+    assert any(label.endswith("[1]") for label in labels.values()), labels
+
+
+def test_command_line(tmp_path, capsys):
+    assert main([TABLE, "--directory", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{TABLE} reads 5 results:") and "--forcerun <rule>" in out
+    assert main(["results/paper/tables/table_9.9.md", "--directory", str(tmp_path)]) == 1
+    assert "table_9.9" in capsys.readouterr().err
