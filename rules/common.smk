@@ -234,6 +234,44 @@ def gan_options(w, **fixed):
     return opts
 
 
+# ---- pretrained weights: cache files, inputs of the jobs that load them (fetched by rules/weights.smk) ----
+from lead_hsr import weights as pretrained  # light: torch only when a weight is loaded
+
+
+def weight_files(*names):
+    """Cache files of registered weights, in order, without repeats; None (a stand-in: no file) is skipped."""
+    return [f"{config['weights_cache']}/{pretrained.spec(n).file_name}" for n in dict.fromkeys(names) if n]
+
+
+def fid_weight():
+    """The FID extractor's weight (also Fig. 4.6's Mahalanobis features); None for a stand-in or random-cnn."""
+    fid = HSR["metrics"]["fid"]
+    return pretrained.metric_weight(fid["extractor"], fid.get("standin"))
+
+
+def gan_metrics_weights():
+    """FID, precision/recall and PPL (LPIPS-VGG16) weights of `gan_metrics`, as the config selects them."""
+    pr, ppl = HSR["metrics"]["pr"], HSR["metrics"]["ppl"]
+    return [fid_weight(), pretrained.metric_weight(pr["extractor"], pr.get("standin")),
+            pretrained.lpips_weight(ppl.get("standin"))]
+
+
+def hsr_extractor_weight(extractor):
+    """The weight an HSR run's extractor loads (config `extractor_weights`: pretrained | random | state_dict:...)."""
+    if extractor not in HSR["extractors"]:  # "none" (a baseline wildcard tried against this rule): nothing to load
+        return None
+    settings = {**HSR.get("hsr", {}), **HSR["extractors"][extractor]}
+    return pretrained.hsr_extractor_weight(extractor, settings.get("extractor_weights", "pretrained"))
+
+
+def configured_weights():
+    """Every registered weight some job of this config loads (what `fetch_weights` fetches when missing)."""
+    if not HSR:
+        return []
+    names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]]
+    return [name for name in dict.fromkeys(names) if name]
+
+
 # ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----
 FIGURE_SIDES = {"baseline": "hsr~none/hsr_levels~none", "hsr": "hsr~vit_dino/hsr_levels~all"}  # thesis HSR
 
