@@ -1,7 +1,12 @@
 # Path helpers and config lookups shared by every rule file. No logic beyond building paths.
 from pathlib import Path
 
+import os
+
+from lead_hsr.config import key_source
+from lead_hsr.data.layouts import missing_layout, missing_raw_message
 from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
+from lead_hsr.errors import InputError
 
 RESULTS = config["results"]
 WORK = config["work_dir"]  # undeclared checkpoints and caches: Snakemake never deletes them on retry
@@ -49,9 +54,44 @@ def preparer_of(store):
 
 
 def raw_inputs(store):
-    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked by the job itself."""
+    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked now, as the DAG is built."""
+    check_raw_roots(store)
     needed = PREPARER_INPUTS[preparer_of(store)]
     return [raw_root(d) for d in needed if d in SYNTHETIC.get("datasets", {})]
+
+
+# Set by the test suite to plan paper DAGs without the datasets; a real run never sets it.
+SKIP_RAW_CHECK = os.environ.get("LEAD_HSR_SKIP_RAW_CHECK") == "1"
+
+
+def raw_config_file(dataset):
+    """Where `raw.<dataset>.root` is set (config file relative to the repository, or --config)."""
+    source = key_source(("raw", dataset, "root"), f"{workflow.basedir}/config/config.yaml",
+                        workflow.config_settings.configfiles, workflow.config_settings.config)
+    try:
+        return Path(source).resolve().relative_to(Path(workflow.basedir).resolve()).as_posix()
+    except (ValueError, OSError):
+        return source
+
+
+def raw_root_problems(store):
+    """One message per real raw root of `store` that lacks the files defining its layout (lead_hsr.data.layouts)."""
+    preparer = preparer_of(store)
+    return [missing_raw_message(d, raw_root(d), preparer, store, missing, raw_config_file(d))
+            for d in PREPARER_INPUTS[preparer] if d not in SYNTHETIC.get("datasets", {})
+            if (missing := missing_layout(preparer, d, raw_root(d)))]
+
+
+def check_raw_roots(store):
+    """Fail at DAG build (`snakemake -n` included), before any submission, if `store` cannot be prepared."""
+    if SKIP_RAW_CHECK or Path(prepared(store)).exists():  # a prepared store needs no raw data
+        return
+    problems = raw_root_problems(store)
+    if problems:
+        others = [s for s in config["prepared"] if s != store and not Path(prepared(s)).exists()
+                  and raw_root_problems(s)]
+        also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
+        raise InputError("\n".join(problems) + also)
 
 
 def raw_roots_of(store):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import ANIMALFACE_FOLDERS, raw_root_fix
 from lead_hsr.errors import InputError
 
 # preparer name -> (folder under the raw root, paper image count: thesis Sec. 4.3.1 "Dog (389 images)",
 # "Cat (160 images)")
 ANIMALFACE_CLASSES = {
-    "animalface_dog": ("Image/DogHead", 389),
-    "animalface_cat": ("Image/CatHead", 160),
+    "animalface_dog": (ANIMALFACE_FOLDERS["animalface_dog"], 389),
+    "animalface_cat": (ANIMALFACE_FOLDERS["animalface_cat"], 160),
 }
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -22,7 +22,7 @@ def list_animalface_images(root: Path, name: str) -> list[str]:
     if not folder.is_dir():
         raise InputError(
             f"{folder}: folder not found; expected the Animal Face layout Image/DogHead, Image/CatHead. "
-            f"Fix: point the raw root of 'animalface' at the unzipped {OFFICIAL_SOURCES['animalface']}."
+            f"{raw_root_fix('animalface')}"
         )
     files = [path for path in folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES]
     return sorted(path.relative_to(root).as_posix() for path in files)
