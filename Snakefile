@@ -14,6 +14,7 @@ validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/weights.smk"
 include: "rules/data.smk"
 include: "rules/lead.smk"
 include: "rules/landmarks.smk"

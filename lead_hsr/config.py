@@ -45,6 +45,25 @@ def _describe(error) -> str:
     return f"{key}: got {value!r}; expected {_expected(error)}"
 
 
+def key_source(keys, default_configfile, cli_configfiles=(), cli_config=None) -> str:
+    """Where a config value comes from, as Snakemake merges them: `--config` on the command line, else the last
+    `--configfile` that sets it, else the workflow's default config file."""
+    def sets(mapping) -> bool:
+        for key in keys:
+            if not isinstance(mapping, dict) or key not in mapping:
+                return False
+            mapping = mapping[key]
+        return True
+
+    if sets(cli_config or {}):
+        return "--config on the command line"
+    for path in reversed(list(cli_configfiles)):
+        with open(path) as fh:
+            if sets(yaml.safe_load(fh)):
+                return str(path)
+    return str(default_configfile)
+
+
 def validate_config(config: dict, schema_path) -> None:
     """Raise InputError listing every violation of the schema (key, value, what is allowed)."""
     schema = load_schema(schema_path)

@@ -1,7 +1,12 @@
 # Path helpers and config lookups shared by every rule file. No logic beyond building paths.
 from pathlib import Path
 
+import os
+
+from lead_hsr.config import key_source
+from lead_hsr.data.layouts import missing_layout, missing_raw_message
 from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
+from lead_hsr.errors import InputError
 
 RESULTS = config["results"]
 WORK = config["work_dir"]  # undeclared checkpoints and caches: Snakemake never deletes them on retry
@@ -49,9 +54,44 @@ def preparer_of(store):
 
 
 def raw_inputs(store):
-    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked by the job itself."""
+    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked now, as the DAG is built."""
+    check_raw_roots(store)
     needed = PREPARER_INPUTS[preparer_of(store)]
     return [raw_root(d) for d in needed if d in SYNTHETIC.get("datasets", {})]
+
+
+# Set by the test suite to plan paper DAGs without the datasets; a real run never sets it.
+SKIP_RAW_CHECK = os.environ.get("LEAD_HSR_SKIP_RAW_CHECK") == "1"
+
+
+def raw_config_file(dataset):
+    """Where `raw.<dataset>.root` is set (config file relative to the repository, or --config)."""
+    source = key_source(("raw", dataset, "root"), f"{workflow.basedir}/config/config.yaml",
+                        workflow.config_settings.configfiles, workflow.config_settings.config)
+    try:
+        return Path(source).resolve().relative_to(Path(workflow.basedir).resolve()).as_posix()
+    except (ValueError, OSError):
+        return source
+
+
+def raw_root_problems(store):
+    """One message per real raw root of `store` that lacks the files defining its layout (lead_hsr.data.layouts)."""
+    preparer = preparer_of(store)
+    return [missing_raw_message(d, raw_root(d), preparer, store, missing, raw_config_file(d))
+            for d in PREPARER_INPUTS[preparer] if d not in SYNTHETIC.get("datasets", {})
+            if (missing := missing_layout(preparer, d, raw_root(d)))]
+
+
+def check_raw_roots(store):
+    """Fail at DAG build (`snakemake -n` included), before any submission, if `store` cannot be prepared."""
+    if SKIP_RAW_CHECK or Path(prepared(store)).exists():  # a prepared store needs no raw data
+        return
+    problems = raw_root_problems(store)
+    if problems:
+        others = [s for s in config["prepared"] if s != store and not Path(prepared(s)).exists()
+                  and raw_root_problems(s)]
+        also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
+        raise InputError("\n".join(problems) + also)
 
 
 def raw_roots_of(store):
@@ -241,6 +281,44 @@ def gan_options(w, **fixed):
         opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
                        "levels": run["hsr_levels"]}
     return opts
+
+
+# ---- pretrained weights: cache files, inputs of the jobs that load them (fetched by rules/weights.smk) ----
+from lead_hsr import weights as pretrained  # light: torch only when a weight is loaded
+
+
+def weight_files(*names):
+    """Cache files of registered weights, in order, without repeats; None (a stand-in: no file) is skipped."""
+    return [f"{config['weights_cache']}/{pretrained.spec(n).file_name}" for n in dict.fromkeys(names) if n]
+
+
+def fid_weight():
+    """The FID extractor's weight (also Fig. 4.6's Mahalanobis features); None for a stand-in or random-cnn."""
+    fid = HSR["metrics"]["fid"]
+    return pretrained.metric_weight(fid["extractor"], fid.get("standin"))
+
+
+def gan_metrics_weights():
+    """FID, precision/recall and PPL (LPIPS-VGG16) weights of `gan_metrics`, as the config selects them."""
+    pr, ppl = HSR["metrics"]["pr"], HSR["metrics"]["ppl"]
+    return [fid_weight(), pretrained.metric_weight(pr["extractor"], pr.get("standin")),
+            pretrained.lpips_weight(ppl.get("standin"))]
+
+
+def hsr_extractor_weight(extractor):
+    """The weight an HSR run's extractor loads (config `extractor_weights`: pretrained | random | state_dict:...)."""
+    if extractor not in HSR["extractors"]:  # "none" (a baseline wildcard tried against this rule): nothing to load
+        return None
+    settings = {**HSR.get("hsr", {}), **HSR["extractors"][extractor]}
+    return pretrained.hsr_extractor_weight(extractor, settings.get("extractor_weights", "pretrained"))
+
+
+def configured_weights():
+    """Every registered weight some job of this config loads (what `fetch_weights` fetches when missing)."""
+    if not HSR:
+        return []
+    names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]]
+    return [name for name in dict.fromkeys(names) if name]
 
 
 # ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----

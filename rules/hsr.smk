@@ -1,4 +1,4 @@
-# StyleGAN2-ADA baselines and HSR runs (thesis chapter 4), architecture cards and the pretrained weights.
+# StyleGAN2-ADA baselines and HSR runs (thesis chapter 4) and architecture cards (weights: rules/weights.smk).
 # A run's path carries its identity: dataset, augmentation, path-length regularization, HSR extractor and levels.
 # HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3).
 
@@ -42,6 +42,7 @@ rule train_gan_hsr:
     input:
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
         init_from=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),
+        extractor_weights=lambda w: weight_files(hsr_extractor_weight(w.hsr)),
     output:
         network=gan_run_file("network.pt"),
         options=gan_run_file("options.json"),
@@ -83,16 +84,3 @@ rule architecture_card:
     script:
         f"{SCRIPTS}/architecture_card.py"
 
-
-rule fetch_weights:
-    """Fill the pretrained-weight cache (run on a machine with internet, e.g. the cluster login node)."""
-    output:
-        touch(f"{config['weights_cache']}/.fetched"),
-    params:
-        cache=lambda w, output: Path(output[0]).parent,
-    conda:
-        "../envs/environment.yaml"
-    log:
-        log_path("fetch_weights"),
-    shell:
-        "python -m lead_hsr.weights fetch --cache-dir {params.cache} > {log} 2>&1"

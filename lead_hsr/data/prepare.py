@@ -28,6 +28,8 @@ import pandas as pd
 from lead_hsr.data import geometry as geo
 from lead_hsr.data.images import ImageLoader
 from lead_hsr.data.readers import aflw_m, aflw_r, celeba, mafl, w300
+from lead_hsr.data.layouts import raw_root_fix
+from lead_hsr.data.registry import PREPARER_INPUTS
 from lead_hsr.data.readers.common import check_inside
 from lead_hsr.data.store import Store, StoreWriter, file_sha256, open_store, source_hash
 from lead_hsr.errors import InputError
@@ -64,8 +66,7 @@ class Item:
 
 def _root(raw_roots: dict, key: str, name: str) -> Path:
     if key not in raw_roots or raw_roots[key] in (None, ""):
-        raise InputError(f"preparer '{name}': no raw root configured for '{key}'. "
-                         f"Fix: set raw.{key} in the config to the folder holding the dataset.")
+        raise InputError(f"preparer '{name}': no raw root configured for '{key}'. {raw_root_fix(key)}")
     return Path(raw_roots[key])
 
 
@@ -82,8 +83,10 @@ def check_counts(name: str, items: list[Item], expected: dict[str, int] | None) 
              for split, count in expected.items() if found[split] != count]
     if wrong:
         raise InputError(
-            f"preparer '{name}': " + "; ".join(wrong) + ". Fix: point the raw root at the complete official "
-            "dataset, or (synthetic/custom layouts) declare the counts in the config (expected_counts)."
+            f"preparer '{name}': " + "; ".join(wrong) + ". Fix: point "
+            + " and ".join(f"`raw.{raw}.root`" for raw in PREPARER_INPUTS.get(name, ["<dataset>"]))
+            + " in the config at the complete official dataset, or (synthetic/custom layouts) declare the counts "
+            "in the config (expected_counts)."
         )
 
 

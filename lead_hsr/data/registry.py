@@ -1,24 +1,14 @@
 """Which raw datasets each preparer reads, and where each raw dataset comes from.
 
 Light on purpose (no torch, no numpy): the Snakefile imports it at parse time to wire prep rules to their raw
-inputs, and error messages use OFFICIAL_SOURCES to tell the user where to get a missing dataset.
+inputs (and to check real raw roots against `lead_hsr.data.layouts`), and error messages use OFFICIAL_SOURCES
+to tell the user where to get a missing dataset.
 """
 
-# preparer name -> raw datasets (keys of config `raw` / `synthetic.datasets`) it reads
-PREPARER_INPUTS = {
-    "celeba_ssl": ["celeba", "mafl"],
-    "mafl": ["celeba", "mafl"],
-    "mafl_unaligned": ["celeba", "mafl"],
-    "aflw_m": ["aflw_m"],
-    "aflw_r": ["aflw_r"],
-    "w300": ["w300"],
-    "celeba_attributes": ["celeba"],
-    "ffhq": ["ffhq"],
-    "lsun_church": ["lsun_church"],
-    "animalface_dog": ["animalface"],
-    "animalface_cat": ["animalface"],
-    "cub": ["cub"],
-}
+from lead_hsr.data.layouts import PREPARER_LAYOUTS
+
+# preparer name -> raw datasets (keys of config `raw` / `synthetic.datasets`) it reads (layouts: data/layouts.py)
+PREPARER_INPUTS = {preparer: list(datasets) for preparer, datasets in PREPARER_LAYOUTS.items()}
 
 # Synthetic raw datasets built from another synthetic dataset (MAFL's lists name CelebA files).
 SYNTHETIC_DEPENDS = {"mafl": "celeba"}

@@ -149,8 +149,7 @@ def make_extractor(kind: str, cache_dir: str | Path | None = None, standin: str 
                    device: str | torch.device = "cpu", seed: int = 0) -> Extractor:
     """The named feature extractor; pretrained weights come from `weights` (no download), stand-ins only if asked."""
     if kind in ("inception", "vgg16"):
-        weight_name = "inception-2015-12-05" if kind == "inception" else "vgg16"
-        choice = weights.choose(weight_name, cache_dir, standin)
+        choice = weights.choose(weights.METRIC_EXTRACTOR_WEIGHTS[kind], cache_dir, standin)
         return _torch_fidelity_extractor(kind, choice, device, seed)
     if kind == "random-cnn":
         network = RandomCNN(seed).to(device)

@@ -37,7 +37,7 @@ class LPIPSDistance:
                  device: str | torch.device = "cpu", seed: int = 0):
         import lpips
 
-        choice = weights.choose("vgg16", cache_dir, standin)
+        choice = weights.choose(weights.LPIPS_WEIGHT, cache_dir, standin)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # the random-trunk stand-in is reproducible
             self.model = lpips.LPIPS(net=LPIPS_NET, pnet_rand=True, verbose=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lead_hsr.data.layouts import AFLW_M_TEST_FILE, AFLW_M_TRAIN_FILE
 from lead_hsr.data.readers.common import (
     Annotations, malformed, parse_numbers, read_lines, require_file, require_root,
 )
@@ -26,8 +27,8 @@ LAYOUT = ("MTFL/testing.txt (+ the images it names under MTFL/), aflw_cropped/fa
           "(+ the crops under aflw_cropped/)")
 MTFL_DIR = "MTFL"
 CROPPED_DIR = "aflw_cropped"
-TEST_FILE = "MTFL/testing.txt"
-TRAIN_FILE = "aflw_cropped/facedata_cropped.csv"
+TEST_FILE = AFLW_M_TEST_FILE
+TRAIN_FILE = AFLW_M_TRAIN_FILE
 TRAIN_SET_CODE = 1  # DVE: all_anno[all_anno.set == 1]
 REQUIRED_COLUMNS = ("image_file", "crop_file", "set")
 LANDMARK_COLUMNS = slice(4, 14)  # DVE: all_anno.iloc[:, 4:14], interleaved x, y

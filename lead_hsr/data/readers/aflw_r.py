@@ -11,13 +11,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.io import loadmat
 
+from lead_hsr.data.layouts import AFLW_R_IMAGE_DIR
 from lead_hsr.data.readers.common import Annotations, malformed, read_lines, require_file, require_root
 from lead_hsr.errors import InputError
 
 DATASET = "aflw_r"
 LAYOUT = ("aflw_{train,test}_images.txt, aflw_{train,test}_keypoints.mat (gt N x 5 x 2 (y, x), hw N x 2), "
           "output/<images>")
-IMAGE_DIR = "output"  # DVE: self.subdir = os.path.join(root, 'output')
+IMAGE_DIR = AFLW_R_IMAGE_DIR
 
 
 def _read_mat(path, dataset_layout=LAYOUT) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lead_hsr.data.layouts import CELEBA_SUBFOLDERS
 from lead_hsr.data.readers.common import (
     check_row_count, malformed, missing, parse_numbers, read_lines, require_root,
 )
@@ -43,7 +44,7 @@ ATTRIBUTE_NAMES = [
     "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
 ]
 PARTITION_SPLITS = {0: "train", 1: "val", 2: "test"}  # list_eval_partition.txt codes
-_SUBFOLDERS = ("", "Anno", "Eval", "Img")
+_SUBFOLDERS = CELEBA_SUBFOLDERS
 
 
 @dataclass

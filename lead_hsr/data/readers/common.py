@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import raw_root_fix
 from lead_hsr.errors import InputError, located
 
 
@@ -27,8 +27,7 @@ class Annotations:
 def missing(path: Path, dataset: str, layout: str) -> InputError:
     """Error for a missing raw file or folder: what, the expected layout, and where to get the dataset."""
     return InputError(
-        f"{path}: not found. Expected layout of the '{dataset}' raw root: {layout}. "
-        f"Fix: point the '{dataset}' raw root at a copy of {OFFICIAL_SOURCES.get(dataset, dataset)}."
+        f"{path}: not found. Expected layout under `raw.{dataset}.root`: {layout}. {raw_root_fix(dataset)}"
     )
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import CUB_FOLDER, CUB_IMAGE_DIR, raw_root_fix
 from lead_hsr.errors import InputError, located
 
 CUB_COUNT = 11_788  # CUB-200-2011 README: 11,788 images (thesis Sec. 4.3.1 "12k images")
-CUB_IMAGE_DIR = "images"
-CUB_FOLDER = "CUB_200_2011"  # top folder of the official CUB_200_2011.tgz
 
 
 def find_cub(root: Path) -> Path:
@@ -25,7 +23,7 @@ def _lines(path: Path) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise InputError(
             f"{path}: file not found; expected the CUB-200-2011 layout (images.txt, bounding_boxes.txt, images/). "
-            f"Fix: point the raw root of 'cub' at the unpacked {OFFICIAL_SOURCES['cub']}."
+            f"{raw_root_fix('cub')}"
         )
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):

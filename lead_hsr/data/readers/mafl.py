@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import re
 
+from lead_hsr.data.layouts import MAFL_SPLIT_FILES
 from lead_hsr.data.readers.common import malformed, read_lines, require_file, require_root
 
 DATASET = "mafl"
 LAYOUT = "training.txt and testing.txt, one CelebA file name (e.g. 000001.jpg) per line"
-SPLIT_FILES = {"train": "training.txt", "test": "testing.txt"}
+SPLIT_FILES = MAFL_SPLIT_FILES
 _IMAGE_NAME = re.compile(r"^[\w.-]+\.(jpg|png)$", re.IGNORECASE)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from lead_hsr.data.layouts import W300_BOX_DIR, W300_SUBSETS
 from lead_hsr.data.readers.common import (
     Annotations, malformed, parse_numbers, read_lines, require_file, require_root,
 )
@@ -23,12 +24,8 @@ from lead_hsr.errors import InputError
 
 DATASET = "w300"
 N_POINTS = 68
-BOX_DIR = "Bounding Boxes"
-# split -> (box file subset name, image folder), in DVE's order
-SUBSETS = {
-    "train": [("afw", "afw"), ("helen_trainset", "helen/trainset"), ("lfpw_trainset", "lfpw/trainset")],
-    "test": [("helen_testset", "helen/testset"), ("lfpw_testset", "lfpw/testset"), ("ibug", "ibug")],
-}
+BOX_DIR = W300_BOX_DIR
+SUBSETS = W300_SUBSETS  # split -> (box file subset name, image folder), in DVE's order
 IBUG_PREFIX = "image"  # DVE: only iBUG box entries starting with 'image' exist as images
 LAYOUT = ("afw/, helen/{trainset,testset}/, lfpw/{trainset,testset}/, ibug/ (images + .pts), "
           "'Bounding Boxes/bounding_boxes_{afw,helen_trainset,helen_testset,lfpw_trainset,lfpw_testset,ibug}.mat'")
