@@ -49,6 +49,19 @@ REGISTRY: dict[str, WeightSpec] = {
         used_by="precision/recall (VGG16 fc2 via torch-fidelity) and the LPIPS-VGG16 trunk for PPL",
         hash_prefix="397923af",
     ),
+    # NVlabs' metric networks (TorchScript, torch.jit.load), what the StyleGAN2-ADA / HSR papers' numbers used
+    # (DESIGN §7); stylegan2-ada-pytorch metrics/metric_utils.py detector URLs.
+    "nvlabs-inception-2015-12-05": WeightSpec(
+        file_name="inception-2015-12-05.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+        used_by="FID (paper default): NVlabs' TorchScript Inception-v3, uint8 NCHW in, return_features=True -> 2048-d",
+    ),
+    "nvlabs-vgg16": WeightSpec(
+        file_name="vgg16.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt",
+        used_by="precision/recall (return_features=True) and PPL's LPIPS (return_lpips=True, resize_images=False), "
+        "paper default: NVlabs' TorchScript VGG16",
+    ),
     "vit_base_patch16_224.dino": WeightSpec(
         file_name="vit_base_patch16_224.dino.safetensors",
         url="https://huggingface.co/timm/vit_base_patch16_224.dino/resolve/main/model.safetensors",
