@@ -166,6 +166,8 @@ def run_paths(run, table_id=None):
         return [f"{RESULTS}/lead/regression/{feature_path(run)}/dataset~{run['dataset']}/"
                 f"annotations~{run['annotations']}/seed~{seed}/metrics.json" for seed in seeds]
     name = "als.json" if table_id in ALS_TABLES else "metrics.json"
+    if "imported" in run:   # a released network (hsr.imported), evaluated by the same metric jobs
+        return [f"{RESULTS}/hsr/metrics/imported~{run['imported']}/{name}"]
     return [f"{RESULTS}/hsr/metrics/dataset~{run['dataset']}/aug~{run['aug']}/plr~{run['plr']}/hsr~{run['hsr']}/"
             f"hsr_levels~{run['hsr_levels']}/{name}"]
 
@@ -226,12 +228,40 @@ def gan_options(w, **fixed):
     if run["hsr"] == "none":
         opts["export_snapshots_kimg"] = [HSR["start_kimg"]]
     else:
-        opts["init_from"] = gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
+        opts["init_from"] = gan_init_from(run)
         # the HSR run continues the baseline: same total length, counted from the snapshot it starts from
         opts["total_kimg"] = opts["total_kimg"] - HSR["start_kimg"]
         opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
                        "levels": run["hsr_levels"]}
     return opts
+
+
+# ---- imported official checkpoints (rules/imported.smk; lead_hsr.gan.checkpoints) ----
+def imported_spec(name):
+    """One `hsr.imported` entry: pickle, dataset (whose real store its metrics use), drop_hsr_heads, expect_preset."""
+    imported = HSR.get("imported") or {}
+    if name not in imported:
+        raise ValueError(f"imported network {name!r} is not configured; add it under hsr.imported "
+                         f"(configured: {sorted(imported)})")
+    return imported[name]
+
+
+def imported_network(name):
+    return f"{RESULTS}/hsr/imported/{name}/network.pt"
+
+
+def imported_flags(name):
+    spec = imported_spec(name)
+    flags = ["--drop-hsr-heads"] if spec.get("drop_hsr_heads") else []
+    return " ".join(flags + ([f"--expect-preset {spec['expect_preset']}"] if spec.get("expect_preset") else []))
+
+
+def gan_init_from(run):
+    """What an HSR run starts from: its dataset's `start_from` imported network, else its baseline's snapshot."""
+    start = HSR["datasets"][run["gan_dataset"]].get("start_from")
+    if start:
+        return imported_network(start)
+    return gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
 
 
 # ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----

@@ -1,6 +1,7 @@
 # StyleGAN2-ADA baselines and HSR runs (thesis chapter 4), architecture cards and the pretrained weights.
 # A run's path carries its identity: dataset, augmentation, path-length regularization, HSR extractor and levels.
-# HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3).
+# HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3), or from an
+# imported released network when their dataset names one (`hsr.datasets.<d>.start_from`, rules/imported.smk).
 
 wildcard_constraints:
     gan_dataset="[^/]+",
@@ -39,7 +40,7 @@ rule train_gan_baseline:
 rule train_gan_hsr:
     input:
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
-        init_from=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),
+        init_from=lambda w: gan_init_from(dict(w)),
     output:
         network=gan_run_file("network.pt"),
         options=gan_run_file("options.json"),

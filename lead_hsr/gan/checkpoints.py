@@ -404,7 +404,7 @@ def import_hsr_heads(heads_record, preset: dict, source: str, resolutions: list[
         raise InputError(f"{source}: HSR heads mix activations {activations} / hidden widths {hidden}")
     assert activations <= set(HEAD_ACTIVATIONS)
     spec = dict(levels=level_group, head_activation=activations.pop(), head_hidden=hidden.pop(),
-                level_resolutions=all_res if n == 4 else None, feature_dims=feature_dims)
+                level_resolutions=list(res) if n == 4 else None, feature_dims=feature_dims)
     return state, spec
 
 

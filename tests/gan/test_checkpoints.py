@@ -7,6 +7,7 @@ meta = {type, version, module_src, class_name, state}. The stand-ins for `torch_
 files; the stand-in reconstruct function fails if anything ever calls it (the importer must not).
 """
 import collections
+from pathlib import Path
 import math
 import os
 import pickle
@@ -272,11 +273,11 @@ def test_not_a_pickle_and_missing_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- HSR heads
-def official_heads(preset, kind, hidden=8, dims=(6, 6, 5, 5), seed=3):
+def official_heads(preset, kind, hidden=8, dims=(6, 6, 5, 5), seed=3, resolutions=None):
     """feat_transfer_list as a real nn.ModuleList of heads at r/32..r/4: official Conv2dLayer objects or torch layers."""
     torch.manual_seed(seed)
     heads = nn.ModuleList()
-    res = [preset["resolution"] // d for d in (32, 16, 8, 4)]
+    res = resolutions or [preset["resolution"] // d for d in (32, 16, 8, 4)]
     for r, dim in zip(res, dims):
         c = min(preset["channel_base"] // r, preset["channel_max"])
         if kind == "eqlr":   # official Conv2dLayer(activation='relu') objects: weight ~ N(0,1), used as w/sqrt(fan_in)
@@ -378,3 +379,68 @@ def test_conv_clamp_bounds_activations_in_float32():
     Dc.load_state_dict(D.state_dict())
     assert Dc.blocks[0].conv1.clamp == pytest.approx(0.05 * math.sqrt(0.5))   # act_clamp = conv_clamp * gain
     assert Dc.blocks[0].skip.clamp is None                                    # official: the skip is never clamped
+
+
+# ------------------------------------------------- released networks in the pipeline: HSR start, table rows
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny_gan_run as tiny  # noqa: E402
+
+TINY_RELEASED = dict(tiny.TINY_PRESET, conv_clamp=256.0)
+
+
+def imported_network_pt(tmp_path, name, g_class="Generator", heads=None, seed=0, flags=()):
+    G, D, G_ema = random_networks(TINY_RELEASED, seed)
+    pkl = write_official_pickle(tmp_path / f"{name}.pkl", G, D, G_ema, TINY_RELEASED, g_class=g_class, heads=heads)
+    out = tmp_path / "imported" / name / "network.pt"
+    assert C.main(["import", str(pkl), str(out), *flags]) == 0
+    return out
+
+
+def test_hsr_run_starts_from_an_imported_baseline(tmp_path, official_globals):
+    from lead_hsr.gan.training import GanData, GanTrainer, resolve_options
+
+    released = imported_network_pt(tmp_path, "released")
+    store = tiny.make_store(tmp_path / "store")
+    opts = resolve_options(tiny.tiny_options(preset=TINY_RELEASED, hsr=tiny.TINY_HSR))
+    trainer = GanTrainer(opts, GanData(store, 16, True), "cpu", cache_dir=tmp_path)
+    trainer.init_from(released)   # no optimizer state in an import: Adam starts fresh
+    snap = torch.load(released, weights_only=True)
+    assert all(torch.equal(v, snap["G_ema"][k]) for k, v in trainer.G_ema.state_dict().items())
+    out = trainer.step(0, np.arange(8))
+    assert np.isfinite(out["loss_G"]) and np.isfinite(out["loss_hsr"]) and np.isfinite(out["loss_D"])
+    plain = GanTrainer(resolve_options(tiny.tiny_options()), None, "cpu")   # our preset: no conv_clamp
+    with pytest.raises(InputError, match=r"set this run's train.preset to the imported one: .*'conv_clamp': 256.0"):
+        plain.init_from(released)
+
+
+def test_table_rows_from_released_checkpoints(tmp_path, official_globals):
+    """The same metric code and table aggregation as our runs, rows named by `run: {imported: <name>}`."""
+    from lead_hsr.metrics.gan_eval import evaluate_gan
+    from lead_hsr.report.spec import run_key, validate_table
+    from lead_hsr.report.tables import build_table, read_results, to_markdown
+
+    heads = official_heads(TINY_RELEASED, "eqlr", dims=(4, 4, 4, 4), resolutions=[4, 4, 8, 16])
+    networks = {"sg2ada": imported_network_pt(tmp_path, "sg2ada"),
+                "hsr": imported_network_pt(tmp_path, "hsr", "FeatureGuidedGenerator", heads, seed=1,
+                                           flags=("--hsr-resolutions", "4,4,8,16"))}
+    assert torch.load(networks["hsr"], weights_only=True)["hsr_spec"]["level_resolutions"] == [4, 4, 8, 16]
+    store = tiny.make_store(tmp_path / "store")
+    options = dict(device="cpu", fid=dict(extractor="random-cnn", num_gen=24),
+                   pr=dict(extractor="random-cnn", num_gen=24, max_real=24),
+                   ppl=dict(distance="lpips-vgg", standin="random", num_samples=8))
+    spec = validate_table("table_released", dict(
+        caption="Released networks beside ours", index=["Method"],
+        columns=[dict(name="fid", label="FID", metric="fid"), dict(name="ppl", label="PPL", metric="ppl")],
+        rows=[dict(label=["released SG2-ADA"], run=dict(imported="sg2ada"), thesis=dict(fid="-", ppl="-")),
+              dict(label=["released HSR"], run=dict(imported="hsr"), thesis=dict(fid="-", ppl="-"))]))
+    paths, fids = {}, {}
+    for row in spec["rows"]:
+        name = row["run"]["imported"]
+        out = tmp_path / "results" / "hsr" / "metrics" / f"imported~{name}" / "metrics.json"   # rules/imported.smk
+        fids[name] = evaluate_gan(networks[name], store, out, options, tmp_path / "cache", tmp_path)["fid"]
+        paths[run_key(row["run"])] = [out]
+    table = build_table(spec, read_results(paths), title="Released")
+    markdown = to_markdown(table)
+    assert f"{fids['sg2ada']:.2f}" in markdown and f"{fids['hsr']:.2f}" in markdown
+    assert fids["sg2ada"] != fids["hsr"]
+    assert "lpips-vgg=standin:random" in markdown   # the stand-in footnote travels with the rows
