@@ -159,8 +159,10 @@ def read_pickle(path: Path):
     with open(path, "rb") as f:
         try:
             return RestrictedUnpickler(f, str(path)).load()
-        except (pickle.UnpicklingError, EOFError) as e:
-            raise InputError(f"{path}: not a readable pickle ({e}); expected a StyleGAN2-ADA training pickle") from e
+        except InputError:
+            raise
+        except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+            raise InputError(f"{path}: not a readable StyleGAN2-ADA training pickle ({type(e).__name__}: {e})") from e
 
 
 # ------------------------------------------------------------------------------------------------ records -> tensors
@@ -293,8 +295,8 @@ def preset_from_records(G: PersistentRecord, D: PersistentRecord, source: str) -
     _unknown(bk, set(D_BLOCK_FIXED) | RUNTIME_ONLY, "D.block_kwargs", problems)
     _check_fixed(ek, EPILOGUE_FIXED, "D.epilogue_kwargs", problems)
     _unknown(ek, {"mbstd_group_size"} | set(EPILOGUE_FIXED), "D.epilogue_kwargs", problems)
-    if dk.get("mapping_kwargs"):
-        problems.append(f"D.mapping_kwargs = {dk['mapping_kwargs']!r} (label mapping; ours is unconditional)")
+    # D.mapping_kwargs configure the label mapping, built only when c_dim > 0 (checked above); NVlabs' TF-converted
+    # pickles (legacy.py) record them even for unconditional networks.
     preset = dict(resolution=gk.get("img_resolution"), z_dim=gk.get("z_dim"), w_dim=gk.get("w_dim"),
                   mapping_layers=mk.get("num_layers", OFFICIAL_DEFAULTS["mapping_layers"]),
                   channel_base=sk.get("channel_base", OFFICIAL_DEFAULTS["channel_base"]),

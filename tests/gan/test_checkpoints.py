@@ -202,6 +202,7 @@ def test_expect_preset_names_what_differs(fixture_pickle):
     ("D", dict(img_resolution=64), r"D\.img_resolution = 64 differs from G's 32"),
     ("D", dict(conv_clamp=None), r"G conv_clamp 256.0 differs from D conv_clamp None"),
     ("D", dict(mystery=1), r"D\.mystery = 1 \(an argument our networks do not map\)"),
+    ("D", dict(c_dim=3, mapping_kwargs=dict(num_layers=0)), r"D\.c_dim = 3 \(ours implements 0\)"),
 ])
 def test_unmappable_constructor_arguments_fail_with_the_difference(tmp_path, official_globals, where, change, message):
     G, D, G_ema = random_networks(PRESET)
@@ -211,6 +212,21 @@ def test_unmappable_constructor_arguments_fail_with_the_difference(tmp_path, off
     path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, PRESET, g_kwargs=gk, d_kwargs=dk)
     with pytest.raises(InputError, match=message):
         C.import_official(path)
+
+
+def test_legacy_converted_arguments_are_accepted(tmp_path, official_globals):
+    """What legacy.py records for TF-converted networks: every default spelled out, D label-mapping arguments."""
+    G, D, G_ema = random_networks(PRESET)
+    gk, dk = C.official_init_kwargs(PRESET, 4)
+    gk["mapping_kwargs"].update(embed_features=None, layer_features=None, activation="lrelu", lr_multiplier=0.01,
+                                w_avg_beta=0.995)
+    gk["synthesis_kwargs"].update(architecture="skip", resample_filter=[1, 3, 3, 1], use_noise=True, activation="lrelu")
+    dk.update(cmap_dim=None, mapping_kwargs=dict(num_layers=0, embed_features=None, layer_features=None,
+                                                 activation="lrelu", lr_multiplier=0.1),
+              block_kwargs=dict(activation="lrelu", resample_filter=[1, 3, 3, 1], freeze_layers=0))
+    dk["epilogue_kwargs"].update(mbstd_num_channels=1, activation="lrelu")
+    path = write_official_pickle(tmp_path / "legacy.pkl", G, D, G_ema, PRESET, g_kwargs=gk, d_kwargs=dk)
+    assert C.import_official(path)["preset"] == PRESET
 
 
 def test_other_architecture_class_and_tensors_are_refused(tmp_path, official_globals):
@@ -268,7 +284,7 @@ def test_not_a_pickle_and_missing_file(tmp_path):
     with pytest.raises(InputError, match="checkpoint not found"):
         C.import_official(tmp_path / "nope.pkl")
     (tmp_path / "bad.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(InputError, match="not a readable pickle"):
+    with pytest.raises(InputError, match="not a readable StyleGAN2-ADA training pickle"):
         C.import_official(tmp_path / "bad.pkl")
 
 
