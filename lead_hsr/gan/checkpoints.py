@@ -28,7 +28,7 @@ import json
 import math
 import pickle
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -93,7 +93,8 @@ def _torch_module_record_class(qualified: str) -> type:
 def _reconstruct_record(meta) -> PersistentRecord:
     """Replaces torch_utils.persistence._reconstruct_persistent_obj: keep the state, never exec module_src."""
     if not isinstance(meta, dict) or meta.get("type") != "class" or "class_name" not in meta:
-        raise InputError(f"persistent object with unexpected metadata keys {sorted(meta) if isinstance(meta, dict) else type(meta)}")
+        found = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
+        raise InputError(f"persistent object with unexpected metadata {found} (expected type 'class', class_name)")
     src = meta.get("module_src") or ""
     return PersistentRecord(str(meta["class_name"]), dict(meta.get("state") or {}),
                             hashlib.sha256(src.encode()).hexdigest())
@@ -302,7 +303,8 @@ def preset_from_records(G: PersistentRecord, D: PersistentRecord, source: str) -
                   channel_base=sk.get("channel_base", OFFICIAL_DEFAULTS["channel_base"]),
                   channel_max=sk.get("channel_max", OFFICIAL_DEFAULTS["channel_max"]),
                   mbstd_group=ek.get("mbstd_group_size", OFFICIAL_DEFAULTS["mbstd_group"]))
-    d_arch = dict(resolution=dk.get("img_resolution"), channel_base=dk.get("channel_base", OFFICIAL_DEFAULTS["channel_base"]),
+    d_arch = dict(resolution=dk.get("img_resolution"),
+                  channel_base=dk.get("channel_base", OFFICIAL_DEFAULTS["channel_base"]),
                   channel_max=dk.get("channel_max", OFFICIAL_DEFAULTS["channel_max"]))
     for k, v in d_arch.items():
         if v != preset[k]:

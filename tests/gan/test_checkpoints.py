@@ -106,7 +106,8 @@ def write_official_pickle(path, G, D, G_ema, preset, g_class="Generator", g_kwar
     exported = C.export_official(snap, num_fp16_res=4)
     gk = g_kwargs or exported["G"]["init_kwargs"]
     dk = d_kwargs or exported["D"]["init_kwargs"]
-    gk = _EasyDict(gk, mapping_kwargs=_EasyDict(gk["mapping_kwargs"]), synthesis_kwargs=_EasyDict(gk["synthesis_kwargs"]))
+    gk = _EasyDict(gk, mapping_kwargs=_EasyDict(gk["mapping_kwargs"]),
+                   synthesis_kwargs=_EasyDict(gk["synthesis_kwargs"]))
     extra = {"feat_transfer_list": heads} if heads is not None else None
     data = dict(training_set_kwargs=dict(_EasyDict(class_name="training.dataset.ImageFolderDataset", path="x.zip",
                                                    resolution=preset["resolution"], use_labels=False)),
@@ -152,7 +153,8 @@ def test_import_reproduces_images_and_logits(fixture_pickle):
     with torch.no_grad():
         img_ref, img = G_ema(z, noise_mode="const"), G2(z, noise_mode="const")
         assert torch.equal(img, img_ref)
-        assert torch.equal(G_ema(z, truncation_psi=0.5, noise_mode="const"), G2(z, truncation_psi=0.5, noise_mode="const"))
+        truncated = dict(truncation_psi=0.5, noise_mode="const")
+        assert torch.equal(G_ema(z, **truncated), G2(z, **truncated))
         assert torch.equal(D(img_ref), D2(img_ref))
     for key, net in (("G", G), ("D", D)):
         assert all(torch.equal(v, snap[key][k]) for k, v in net.state_dict().items())
@@ -207,7 +209,8 @@ def test_expect_preset_names_what_differs(fixture_pickle):
 def test_unmappable_constructor_arguments_fail_with_the_difference(tmp_path, official_globals, where, change, message):
     G, D, G_ema = random_networks(PRESET)
     gk, dk = C.official_init_kwargs(PRESET, 4)
-    target = {"G": gk, "D": dk, "G.synthesis_kwargs": gk["synthesis_kwargs"], "G.mapping_kwargs": gk["mapping_kwargs"]}[where]
+    target = {"G": gk, "D": dk, "G.synthesis_kwargs": gk["synthesis_kwargs"],
+              "G.mapping_kwargs": gk["mapping_kwargs"]}[where]
     target.update(change)
     path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, PRESET, g_kwargs=gk, d_kwargs=dk)
     with pytest.raises(InputError, match=message):
@@ -290,7 +293,7 @@ def test_not_a_pickle_and_missing_file(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- HSR heads
 def official_heads(preset, kind, hidden=8, dims=(6, 6, 5, 5), seed=3, resolutions=None):
-    """feat_transfer_list as a real nn.ModuleList of heads at r/32..r/4: official Conv2dLayer objects or torch layers."""
+    """feat_transfer_list: a real nn.ModuleList of heads (default at r/32..r/4), official Conv2dLayers or torch ones."""
     torch.manual_seed(seed)
     heads = nn.ModuleList()
     res = resolutions or [preset["resolution"] // d for d in (32, 16, 8, 4)]
@@ -335,7 +338,8 @@ def test_hsr_pickle_imports_generator_and_heads(tmp_path, official_globals, kind
     path = write_official_pickle(tmp_path / "hsr.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
                                  heads=heads)
     snap = C.import_official(path)
-    assert snap["imported"]["hsr_heads"] == "imported" and snap["imported"]["generator_class"] == "FeatureGuidedGenerator"
+    assert snap["imported"]["hsr_heads"] == "imported"
+    assert snap["imported"]["generator_class"] == "FeatureGuidedGenerator"
     spec = snap["hsr_spec"]
     assert spec["levels"] == "all" and spec["head_activation"] == "relu_eqlr" and spec["head_hidden"] == 8
     assert spec["level_resolutions"] == [4, 8, 16, 32] and spec["feature_dims"] == [6, 6, 5, 5]
@@ -353,7 +357,8 @@ def test_hsr_pickle_imports_generator_and_heads(tmp_path, official_globals, kind
     dropped = C.import_official(path, drop_hsr_heads=True)
     assert dropped["hsr_heads"] is None and dropped["imported"]["hsr_heads"] == "dropped"
     exported = C.export_official(snap)
-    assert sorted(exported["hsr_heads"]["state_dict"])[:2] == ["feat_transfer_list.0.0.bias", "feat_transfer_list.0.0.weight"]
+    assert sorted(exported["hsr_heads"]["state_dict"])[:2] == ["feat_transfer_list.0.0.bias",
+                                                                "feat_transfer_list.0.0.weight"]
 
 
 # ------------------------------------------------------------------------------------------------------- export
@@ -370,7 +375,8 @@ def test_export_is_weights_only_and_round_trips_through_the_official_format(tmp_
     assert f["D"]["init_kwargs"]["architecture"] == "resnet" and f["augment_p"] == 0.5
     sd = f["G_ema"]["state_dict"]
     assert torch.equal(sd["synthesis.b8.conv0.weight"], G_ema.state_dict()["synthesis.blocks.1.convs.0.weight"])
-    assert torch.equal(sd["synthesis.b8.resample_filter"], torch.tensor([1., 3, 3, 1]).outer(torch.tensor([1., 3, 3, 1])) / 64)
+    taps = torch.tensor([1., 3, 3, 1])
+    assert torch.equal(sd["synthesis.b8.resample_filter"], taps.outer(taps) / 64)
     # official-format pickle of the exported tensors -> import -> the same networks
     path = write_official_pickle(tmp_path / "rt.pkl", G, D, G_ema, PRESET)
     back = C.import_official(path)

@@ -92,7 +92,8 @@ def test_ppl_distance_is_nvlabs_lpips_on_float_0_255(cache):
     f1 = net((y + 1) * 127.5, resize_images=False, return_lpips=True)
     torch.testing.assert_close(distance(x, y), (f0 - f1).square().sum(1))
     assert torch.equal(distance(x, x), torch.zeros(2))
-    assert distance.record["distance"] == "lpips-nvlabs-vgg16" and distance.record["network"] == "NVlabs TorchScript vgg16.pt"
+    assert distance.record["distance"] == "lpips-nvlabs-vgg16"
+    assert distance.record["network"] == "NVlabs TorchScript vgg16.pt"
     assert isinstance(ppl.make_ppl_distance(None, standin="random"), ppl.LPIPSDistance)   # the default alternative
 
 
