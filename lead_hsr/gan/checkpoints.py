@@ -543,7 +543,9 @@ def export_official(snap: dict, num_fp16_res: int | None = None) -> dict:
         heads = {}
         for k, v in snap["hsr_heads"].items():
             _, i, layer, p = k.split(".")
-            heads[f"{HSR_HEADS_MODULE}.{i}.{0 if layer == 'hidden' else 1}.{p}"] = v.clone()
+            conv = f"{HSR_HEADS_MODULE}.{i}.{0 if layer == 'hidden' else 1}"
+            heads[f"{conv}.{p}"] = v.clone()
+            heads[f"{conv}.resample_filter"] = fir_filter_2d()   # every official Conv2dLayer registers one
         out["hsr_heads"] = dict(state_dict=heads, spec=dict(snap.get("hsr_spec") or {}))
     return out
 

@@ -357,7 +357,8 @@ def test_hsr_pickle_imports_generator_and_heads(tmp_path, official_globals, kind
     dropped = C.import_official(path, drop_hsr_heads=True)
     assert dropped["hsr_heads"] is None and dropped["imported"]["hsr_heads"] == "dropped"
     exported = C.export_official(snap)
-    assert sorted(exported["hsr_heads"]["state_dict"])[:2] == ["feat_transfer_list.0.0.bias",
+    assert sorted(exported["hsr_heads"]["state_dict"])[:3] == ["feat_transfer_list.0.0.bias",
+                                                                "feat_transfer_list.0.0.resample_filter",
                                                                 "feat_transfer_list.0.0.weight"]
 
 
