@@ -243,6 +243,9 @@ def imported_spec(name):
     if name not in imported:
         raise ValueError(f"imported network {name!r} is not configured; add it under hsr.imported "
                          f"(configured: {sorted(imported)})")
+    if imported[name]["dataset"] not in HSR["datasets"]:
+        raise ValueError(f"hsr.imported.{name}.dataset {imported[name]['dataset']!r} is not one of hsr.datasets "
+                         f"{sorted(HSR['datasets'])}")
     return imported[name]
 
 
