@@ -7,7 +7,7 @@ a state dict trained by this pipeline); `choose` returns a `WeightChoice` whose 
 
 In the workflow every weight a configured job loads is a file: jobs declare it as an input (unless the config
 selects a stand-in), and the weights the cache lacks are the outputs of one `fetch_weights` job on the login node
-(rules/weights.smk). Which weight each consumer loads is defined here (METRIC_EXTRACTOR_WEIGHTS, LPIPS_WEIGHT,
+(rules/weights.smk). Which weight each consumer loads is defined here (METRIC_EXTRACTOR_WEIGHTS, PPL_DISTANCE_WEIGHTS,
 HSR_EXTRACTOR_WEIGHTS) so the Snakefile can read it without importing torch.
 
 Command line (what the `fetch_weights` job runs; the venv's interpreter, never a bare `python`):
@@ -57,6 +57,19 @@ REGISTRY: dict[str, WeightSpec] = {
         used_by="precision/recall (VGG16 fc2 via torch-fidelity) and the LPIPS-VGG16 trunk for PPL",
         hash_prefix="397923af",
     ),
+    # NVlabs' metric networks (TorchScript, torch.jit.load), what the StyleGAN2-ADA / HSR papers' numbers used
+    # (DESIGN §7); stylegan2-ada-pytorch metrics/metric_utils.py detector URLs.
+    "nvlabs-inception-2015-12-05": WeightSpec(
+        file_name="inception-2015-12-05.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+        used_by="FID (paper default): NVlabs' TorchScript Inception-v3, uint8 NCHW in, return_features=True -> 2048-d",
+    ),
+    "nvlabs-vgg16": WeightSpec(
+        file_name="vgg16.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt",
+        used_by="precision/recall (return_features=True) and PPL's LPIPS (return_lpips=True, resize_images=False), "
+        "paper default: NVlabs' TorchScript VGG16",
+    ),
     "vit_base_patch16_224.dino": WeightSpec(
         file_name="vit_base_patch16_224.dino.safetensors",
         url="https://huggingface.co/timm/vit_base_patch16_224.dino/resolve/main/model.safetensors",
@@ -83,8 +96,12 @@ REGISTRY: dict[str, WeightSpec] = {
 
 
 # Which registered weight each consumer loads (None: nothing pretrained). One home: the loaders and the DAG read it.
-METRIC_EXTRACTOR_WEIGHTS = {"inception": "inception-2015-12-05", "vgg16": "vgg16"}  # FID/Mahalanobis, precision/recall
-LPIPS_WEIGHT = "vgg16"  # the LPIPS-VGG16 trunk of PPL
+# metrics.fid/pr `extractor` -> weight (FID/Mahalanobis, precision/recall); "random-cnn" loads none
+METRIC_EXTRACTOR_WEIGHTS = {"inception": "inception-2015-12-05", "vgg16": "vgg16",
+                            "nvlabs-inception": "nvlabs-inception-2015-12-05", "nvlabs-vgg16": "nvlabs-vgg16"}
+# metrics.ppl `distance` -> weight: the lpips package's VGG16 trunk, or NVlabs' TorchScript vgg16.pt
+PPL_DISTANCE_WEIGHTS = {"lpips-vgg": "vgg16", "nvlabs-vgg16": "nvlabs-vgg16"}
+DEFAULT_PPL_DISTANCE = "lpips-vgg"  # when metrics.ppl.distance is not given
 HSR_EXTRACTOR_WEIGHTS = {
     "vit_dino": "vit_base_patch16_224.dino",
     "deit": "deit_base_patch16_224",
@@ -100,8 +117,9 @@ def metric_weight(extractor: str, standin: str | None = None) -> str | None:
     return None if standin is not None else METRIC_EXTRACTOR_WEIGHTS.get(extractor)
 
 
-def lpips_weight(standin: str | None = None) -> str | None:
-    return None if standin is not None else LPIPS_WEIGHT
+def ppl_weight(distance: str | None = None, standin: str | None = None) -> str | None:
+    """The weight PPL's LPIPS distance loads (`metrics.ppl.distance`; None -> DEFAULT_PPL_DISTANCE)."""
+    return None if standin is not None else PPL_DISTANCE_WEIGHTS[distance or DEFAULT_PPL_DISTANCE]
 
 
 def hsr_extractor_weight(extractor: str, extractor_weights: str = "pretrained") -> str | None:

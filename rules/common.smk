@@ -215,6 +215,8 @@ def run_paths(run, table_id=None):
         return [f"{RESULTS}/lead/regression/{feature_path(run)}/dataset~{run['dataset']}/"
                 f"annotations~{run['annotations']}/seed~{seed}/metrics.json" for seed in seeds]
     name = "als.json" if table_id in ALS_TABLES else "metrics.json"
+    if "imported" in run:   # a released network (hsr.imported), evaluated by the same metric jobs
+        return [f"{RESULTS}/hsr/metrics/imported~{run['imported']}/{name}"]
     return [f"{RESULTS}/hsr/metrics/dataset~{run['dataset']}/aug~{run['aug']}/plr~{run['plr']}/hsr~{run['hsr']}/"
             f"hsr_levels~{run['hsr_levels']}/{name}"]
 
@@ -275,7 +277,7 @@ def gan_options(w, **fixed):
     if run["hsr"] == "none":
         opts["export_snapshots_kimg"] = [HSR["start_kimg"]]
     else:
-        opts["init_from"] = gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
+        opts["init_from"] = gan_init_from(run)
         # the HSR run continues the baseline: same total length, counted from the snapshot it starts from
         opts["total_kimg"] = opts["total_kimg"] - HSR["start_kimg"]
         opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
@@ -302,7 +304,7 @@ def gan_metrics_weights():
     """FID, precision/recall and PPL (LPIPS-VGG16) weights of `gan_metrics`, as the config selects them."""
     pr, ppl = HSR["metrics"]["pr"], HSR["metrics"]["ppl"]
     return [fid_weight(), pretrained.metric_weight(pr["extractor"], pr.get("standin")),
-            pretrained.lpips_weight(ppl.get("standin"))]
+            pretrained.ppl_weight(ppl.get("distance"), ppl.get("standin"))]
 
 
 def hsr_extractor_weight(extractor):
@@ -319,6 +321,31 @@ def configured_weights():
         return []
     names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]]
     return [name for name in dict.fromkeys(names) if name]
+
+
+# ---- imported official checkpoints (rules/imported.smk; lead_hsr.gan.checkpoints) ----
+def imported_spec(name):
+    """One `hsr.imported` entry: pickle, dataset (whose real store its metrics use), drop_hsr_heads, expect_preset."""
+    imported = HSR.get("imported") or {}
+    if name not in imported:
+        raise ValueError(f"imported network {name!r} is not configured; add it under hsr.imported "
+                         f"(configured: {sorted(imported)})")
+    if imported[name]["dataset"] not in HSR["datasets"]:
+        raise ValueError(f"hsr.imported.{name}.dataset {imported[name]['dataset']!r} is not one of hsr.datasets "
+                         f"{sorted(HSR['datasets'])}")
+    return imported[name]
+
+
+def imported_network(name):
+    return f"{RESULTS}/hsr/imported/{name}/network.pt"
+
+
+def gan_init_from(run):
+    """What an HSR run starts from: its dataset's `start_from` imported network, else its baseline's snapshot."""
+    start = HSR["datasets"][run["gan_dataset"]].get("start_from")
+    if start:
+        return imported_network(start)
+    return gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
 
 
 # ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----

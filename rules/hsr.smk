@@ -1,6 +1,7 @@
 # StyleGAN2-ADA baselines and HSR runs (thesis chapter 4) and architecture cards (weights: rules/weights.smk).
 # A run's path carries its identity: dataset, augmentation, path-length regularization, HSR extractor and levels.
-# HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3).
+# HSR runs start from their baseline's snapshot at `hsr.start_kimg` with fresh heads (thesis §4.3), or from an
+# imported released network when their dataset names one (`hsr.datasets.<d>.start_from`, rules/imported.smk).
 
 wildcard_constraints:
     gan_dataset="[^/]+",
@@ -41,7 +42,7 @@ rule train_gan_hsr:
     """StyleGAN2-ADA + HSR run, started from its baseline's snapshot with fresh HSR heads."""
     input:
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
-        init_from=gan_run_file(gan_start_snapshot(), hsr="none", hsr_levels="none"),
+        init_from=lambda w: gan_init_from(dict(w)),
         extractor_weights=lambda w: weight_files(hsr_extractor_weight(w.hsr)),
     output:
         network=gan_run_file("network.pt"),

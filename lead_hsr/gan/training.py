@@ -317,16 +317,21 @@ class GanTrainer:
                     extractor=self.extractor_record)
 
     def init_from(self, path: Path) -> None:
-        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh)."""
+        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh).
+
+        An imported official checkpoint (lead_hsr.gan.checkpoints) has no optimizer state: Adam starts fresh."""
         snap = load_snapshot(path)
         if snap["preset"] != self.opts["preset"]:
+            hint = (f"; set this run's train.preset to the imported one: {snap['preset']}" if snap.get("imported")
+                    else "")
             raise InputError(f"{path}: snapshot preset {snap['preset']} differs from this run's "
-                             f"{self.opts['preset']}; init_from needs the same architecture")
+                             f"{self.opts['preset']}; init_from needs the same architecture{hint}")
         self.G.load_state_dict(snap["G"])
         self.D.load_state_dict(snap["D"])
         self.G_ema.load_state_dict(snap["G_ema"])
-        self.opt_G.load_state_dict(snap["opt_G"])
-        self.opt_D.load_state_dict(snap["opt_D"])
+        if snap.get("opt_G") is not None:
+            self.opt_G.load_state_dict(snap["opt_G"])
+            self.opt_D.load_state_dict(snap["opt_D"])
         if self.ada.enabled:
             self.ada.p.fill_(snap["ada_p"])
 

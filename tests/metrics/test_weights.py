@@ -105,7 +105,7 @@ def test_no_cache_dir_and_no_standin_is_an_input_error():
 def test_every_consumer_names_a_registered_weight():
     from lead_hsr.gan.extractors import EXTRACTORS
 
-    named = [*weights.METRIC_EXTRACTOR_WEIGHTS.values(), weights.LPIPS_WEIGHT,
+    named = [*weights.METRIC_EXTRACTOR_WEIGHTS.values(), *weights.PPL_DISTANCE_WEIGHTS.values(),
              *filter(None, weights.HSR_EXTRACTOR_WEIGHTS.values())]
     assert set(named) <= set(weights.REGISTRY)
     assert set(weights.HSR_EXTRACTOR_WEIGHTS) == set(EXTRACTORS)
@@ -116,7 +116,9 @@ def test_stand_ins_and_weight_free_extractors_need_no_file():
     assert weights.metric_weight("inception") == "inception-2015-12-05"
     assert weights.metric_weight("inception", standin="random") is None
     assert weights.metric_weight("random-cnn") is None
-    assert weights.lpips_weight() == "vgg16" and weights.lpips_weight("random") is None
+    assert weights.metric_weight("nvlabs-inception") == "nvlabs-inception-2015-12-05"
+    assert weights.ppl_weight() == "vgg16" and weights.ppl_weight("lpips-vgg", "random") is None
+    assert weights.ppl_weight("nvlabs-vgg16") == "nvlabs-vgg16"
     assert weights.hsr_extractor_weight("vit_dino") == "vit_base_patch16_224.dino"
     assert weights.hsr_extractor_weight("vit_dino", "random") is None
     assert weights.hsr_extractor_weight("deit", "state_dict:/x.pt") is None

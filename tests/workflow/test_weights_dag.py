@@ -12,7 +12,8 @@ from lead_hsr import weights
 
 REPO = Path(__file__).resolve().parents[2]
 # What config/config.yaml loads: FID Inception, precision/recall + LPIPS VGG16, four pretrained HSR extractors.
-PAPER_WEIGHTS = ["inception-2015-12-05", "vgg16", "vit_base_patch16_224.dino", "resnet50.dino",
+# FID: NVlabs' Inception; precision/recall and PPL: NVlabs' VGG16 (the papers' metric networks, config.yaml)
+PAPER_WEIGHTS = ["nvlabs-inception-2015-12-05", "nvlabs-vgg16", "vit_base_patch16_224.dino", "resnet50.dino",
                  "deit_base_patch16_224", "resnet50"]
 # The demo with its stand-ins swapped for three real weights (small DAG, nothing else changed).
 DEMO_WITH_WEIGHTS = {"hsr": {"metrics": {"fid": {"extractor": "inception"}, "pr": {"extractor": "vgg16"}},
@@ -50,9 +51,9 @@ def test_paper_dry_run_plans_one_fetch_job_for_every_missing_weight(tmp_path):
     by_rule = {}
     for job in jobs:
         by_rule.setdefault(job["rule"], []).append(job)
-    metric_weights = {cache_file("inception-2015-12-05"), cache_file("vgg16")}
+    metric_weights = {cache_file("nvlabs-inception-2015-12-05"), cache_file("nvlabs-vgg16")}
     assert by_rule["gan_metrics"] and all(metric_weights <= set(job["input"]) for job in by_rule["gan_metrics"])
-    assert metric_weights & set(by_rule["fig_4_6"][0]["input"]) == {cache_file("inception-2015-12-05")}
+    assert metric_weights & set(by_rule["fig_4_6"][0]["input"]) == {cache_file("nvlabs-inception-2015-12-05")}
     for job in by_rule["train_gan_hsr"]:  # each HSR run declares exactly its extractor's weight
         extractor = re.search(r"hsr~(\w+)/", job["output"][0]).group(1)
         expected = weights.HSR_EXTRACTOR_WEIGHTS[extractor]
@@ -70,7 +71,7 @@ def test_no_fetch_job_when_every_weight_is_in_the_cache(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     jobs = planned_jobs(out)
     assert "fetch_weights" not in {job["rule"] for job in jobs}
-    assert any(cache_file("vgg16") in job["input"] for job in jobs if job["rule"] == "gan_metrics")
+    assert any(cache_file("nvlabs-vgg16") in job["input"] for job in jobs if job["rule"] == "gan_metrics")
     (tmp_path / cache_file("resnet50")).unlink()  # one missing -> a fetch job for exactly that one
     fetch = [job for job in planned_jobs(snakemake(tmp_path, "-n")) if job["rule"] == "fetch_weights"]
     assert [job["output"] for job in fetch] == [[cache_file("resnet50")]]
