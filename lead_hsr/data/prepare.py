@@ -196,9 +196,15 @@ def _aligned_plan(root: Path, names_by_split: list[tuple[str, list[str]]], size:
 
 
 def _mafl_lists(raw_roots: dict, name: str) -> tuple[dict[str, list[str]], list[Path]]:
+    """MAFL train/test image names (disjoint: an image in both would leak test images into training)."""
     root = _root(raw_roots, "mafl", name)
-    return ({split: mafl.read_split(root, split) for split in ("train", "test")},
-            [root / file for file in mafl.SPLIT_FILES.values()])
+    lists = {split: mafl.read_split(root, split) for split in ("train", "test")}
+    both = sorted(set(lists["train"]) & set(lists["test"]))
+    if both:
+        raise InputError(f"{root / mafl.SPLIT_FILES['train']} and {root / mafl.SPLIT_FILES['test']}: {len(both)} "
+                         f"image(s) in both splits (e.g. {both[0]}); expected disjoint lists. Fix: restore both "
+                         "files from the MAFL distribution.")
+    return lists, [root / file for file in mafl.SPLIT_FILES.values()]
 
 
 def collect_celeba_ssl(name: str, raw_roots: dict, geometry: geo.Geometry, seed: int) -> Plan:
@@ -243,6 +249,7 @@ def collect_mafl_unaligned(name: str, raw_roots: dict, geometry: geo.Geometry, s
                 if image not in index_of:
                     raise InputError(f"{source.path}: no row for {image} (named by the MAFL {split} list). "
                                      "Fix: use the complete official CelebA annotation file.")
+            celeba.check_landmarks_in_box(rows, boxes, image)
             x, y, width, height = boxes.values[box_of[image]]
             zoom = geo.sample_zoom(rng, split)
             columns = {"zoom": zoom, "bbox_x0": x, "bbox_y0": y, "bbox_x1": x + width, "bbox_y1": y + height}
