@@ -17,7 +17,7 @@ import numpy as np
 from scipy.io import loadmat
 
 from lead_hsr.data.readers.common import (
-    Annotations, check_unique, malformed, parse_numbers, read_lines, require_file, require_root,
+    Annotations, check_unique, malformed, missing, parse_numbers, read_lines, require_file, require_root,
 )
 from lead_hsr.errors import InputError
 
@@ -116,7 +116,10 @@ def read_split(root, split: str) -> Annotations:
         for index, (name, box) in enumerate(read_boxes(box_path)):
             if subset == "ibug" and not name.startswith(IBUG_PREFIX):
                 continue
-            pts_path = require_file(root / folder / (Path(name).stem + ".pts"), DATASET, LAYOUT)
+            pts_path = root / folder / (Path(name).stem + ".pts")
+            if not pts_path.is_file():
+                raise InputError(f"{missing(pts_path, DATASET, LAYOUT)} The .pts file is named by entry {index + 1} "
+                                 f"({name!r}) of {box_path}.")
             files.append(f"{folder}/{name}")
             landmarks.append(read_pts(pts_path))
             where.append(f"{pts_path} (box entry {index + 1} of {box_path.name})")
