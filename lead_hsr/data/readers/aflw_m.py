@@ -55,10 +55,14 @@ def read_train(root) -> Annotations:
     """aflw_cropped rows with set == 1: crop paths relative to the root, landmarks 0-based (x, y)."""
     root = require_root(root, DATASET, LAYOUT)
     path = require_file(root / TRAIN_FILE, DATASET, LAYOUT)
+    text = read_text(path)
     try:
-        rows = list(csv.reader(io.StringIO(read_text(path), newline=""), strict=True))
-    except csv.Error as error:  # e.g. an unclosed quote
-        raise malformed(path, None, "comma-separated fields", str(error)) from None
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as error:  # e.g. an unclosed quote: csv would swallow the rest of the file into one field
+        lines = text.splitlines()
+        number = next((n for n, line in enumerate(lines, start=1) if line.count('"') % 2), len(lines))
+        raise malformed(path, number, f"comma-separated fields ({error}; an unclosed quote?)",
+                        lines[number - 1] if lines else "") from None
     header = [name.strip() for name in rows[0]] if rows else []
     if len(header) < 14 or any(column not in header for column in REQUIRED_COLUMNS):
         raise malformed(path, 1, "a header row with >= 14 columns including " + ", ".join(REQUIRED_COLUMNS)

@@ -157,7 +157,7 @@ def check_landmarks_in_box(landmarks: NamedRows, boxes: NamedRows, name: str) ->
         point = int(np.flatnonzero(outside)[0])
         raise InputError(
             f"{landmarks.where(landmarks.row_of()[name])}: landmark {point} of {name} at "
-            f"{tuple(points[point].round(1))} lies outside its face box ({x:g}, {y:g}, {width:g} x {height:g}) of "
+            f"({points[point, 0]:.1f}, {points[point, 1]:.1f}) lies outside its face box ({x:g}, {y:g}, {width:g} x {height:g}) of "
             f"{boxes.where(row)}; expected the points inside the box. Fix: the two files do not match (rows "
             "shifted or from another CelebA version); restore both from the official distribution."
         )

@@ -101,7 +101,7 @@ def check_points_in_box(points: np.ndarray, box: np.ndarray, where: str) -> None
     if outside.any():
         point = int(np.flatnonzero(outside)[0])
         raise InputError(
-            f"{where}: point {point + 1} at {tuple((points[point] + 1).round(1))} (1-based) lies outside its "
+            f"{where}: point {point + 1} at ({points[point, 0] + 1:.1f}, {points[point, 1] + 1:.1f}) (1-based) lies outside its "
             f"bb_ground_truth {np.asarray(box).tolist()}; expected the 68 points inside their box. Fix: the .pts "
             "file and the box entry do not belong together; restore both from the 300W download."
         )
