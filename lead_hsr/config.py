@@ -49,6 +49,9 @@ def load_yaml(path) -> dict:
         mark = error.problem_mark or error.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         problem = " ".join(part for part in (error.context, error.problem) if part)
+        start = error.context_mark
+        if start is not None and mark is not None and (start.line, start.column) != (mark.line, mark.column):
+            problem += f"; the construct began at line {start.line + 1}, column {start.column + 1}"
         raise InputError(f"{where}: invalid YAML ({problem}). Fix: check the indentation (spaces, not tabs), "
                          "colons and brackets at that place.") from None
     except yaml.YAMLError as error:
@@ -310,8 +313,12 @@ def validate_config(config: dict, schema_path, config_files=(), overrides: dict 
     """
     config = copy.deepcopy(config)
     errors = _schema_errors(config, load_schema(schema_path))
-    if not errors:
-        errors = cross_key_errors(config)
+    try:
+        errors += cross_key_errors(config)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        if not errors:  # a config the schema accepts must never break the cross-key checks
+            raise
+        # else: a value of the wrong type stopped a cross-key check; the schema errors above say which
     if not errors:
         return
     sources = [(str(path), load_yaml(path)) for path in config_files]

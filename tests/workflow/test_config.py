@@ -295,3 +295,50 @@ def test_preparer_enum_matches_the_preparers():
     from lead_hsr.data.prepare_gan import PREPARERS_GAN
     store = yaml.safe_load(SCHEMA.read_text())["properties"]["prepared"]["additionalProperties"]
     assert set(store["properties"]["preparer"]["enum"]) == set(PREPARERS) | set(PREPARERS_GAN)
+
+
+TEN_MISTAKES = """\
+geometry: {crop: 70}
+lead:
+  stage1:
+    common: {bacth: 64}
+  stage2:
+    lead: {teacher_norm: l2}
+  regression:
+    regressor: {filter_init_sd: 0.01}
+  figures:
+    clusters: {source: LEED}
+prepared:
+  ffhq_1k: {options: {subset: 1K}}
+  mafl: {expected_counts: {training: 19000}}
+hsr:
+  train: {lr: 0.002x}
+  als:
+    classifier: {epoch: 3}
+  metrics:
+    fid: {extractor: inception, num_gen: 50k}
+"""
+
+
+def test_ten_typical_mistakes_all_reported_by_one_dry_run(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEN_MISTAKES)
+    out = subprocess.run(SNAKEMAKE + ["-n", "--quiet", "rules", "--directory", str(tmp_path), "--snakefile",
+                                      str(REPO / "Snakefile"), "--configfile", str(bad)],
+                         capture_output=True, text=True, cwd=REPO)
+    lines = [line.strip() for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith(f"{bad}: ")]
+    assert out.returncode != 0 and len(lines) == 10, out.stdout + out.stderr
+    keys = {line.split(": ")[1] for line in lines}
+    assert keys == {"geometry.crop", "lead.stage1.common.bacth", "lead.stage2.lead.teacher_norm",
+                    "lead.regression.regressor.filter_init_sd", "lead.figures.clusters.source",
+                    "prepared.ffhq_1k.options.subset", "prepared.mafl.expected_counts.training", "hsr.train.lr",
+                    "hsr.als.classifier.epoch", "hsr.metrics.fid.num_gen"}
+    assert all("got " in line and "; expected " in line for line in lines)
+
+
+def test_config_checker_cli(tmp_path):
+    from lead_hsr.config import main
+    assert main([str(REPO / "config" / "config.yaml"), str(REPO / "config" / "demo.yaml")]) == 0
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("geometry:\n  crop: [12\nseed: 0\n")
+    assert main([str(REPO / "config" / "config.yaml"), str(broken)]) == 1
