@@ -60,6 +60,7 @@ class Item:
     transform: Callable  # (image, landmarks) -> (image, landmarks) at the store size
     columns: dict = field(default_factory=dict)  # extra table columns
     raw: str = ""  # raw dataset (key of raw_roots) that `file` is relative to
+    size: tuple[int, int] | None = None  # (height, width) the annotations state for the image, checked on decode
 
 
 def _root(raw_roots: dict, key: str, name: str) -> Path:
@@ -140,6 +141,11 @@ def write_plan(name: str, plan: Plan, out: Path, geometry: geo.Geometry, raw_roo
             image = loader.load(item.path, label=item.file)
             if image is None:
                 continue
+            if item.size is not None and tuple(image.shape[:2]) != tuple(item.size):
+                raise InputError(
+                    f"{item.where}: the annotations give image {item.path} the size {item.size[1]} x {item.size[0]} "
+                    f"px (width x height), the file is {image.shape[1]} x {image.shape[0]}. Expected the images the "
+                    "annotation files were made for. Fix: restore the images and annotations from one download.")
             check_inside(item.landmarks, image.shape[0], image.shape[1], item.where, str(item.path))
             prepared, landmarks = item.transform(image, item.landmarks)
             writer.put(index, prepared, landmarks)
@@ -289,7 +295,10 @@ def collect_aflw_r(name: str, raw_roots: dict, geometry: geo.Geometry, seed: int
     items, files = [], []
     for split in ("train", "test"):
         annotations = aflw_r.read_split(root, split)
-        items += _annotation_items("aflw_r", root, split, annotations, lambda i: resize)
+        split_items = _annotation_items("aflw_r", root, split, annotations, lambda i: resize)
+        for item, size in zip(split_items, annotations.extra["hw"]):
+            item.size = (int(size[0]), int(size[1]))  # the .mat's `hw` (height, width) of each image
+        items += split_items
         files += [root / f"aflw_{split}_images.txt", root / f"aflw_{split}_keypoints.mat"]
     return Plan(items, 5, files)
 

@@ -158,3 +158,15 @@ def test_nul_byte_in_text(tmp_path):
     (tmp_path / "training.txt").write_bytes(b"000001.jpg\n\x00\x00\x00\n")
     with pytest.raises(InputError, match=r"training\.txt:2: a NUL byte"):
         mafl.read_split(tmp_path, "train")
+
+
+def test_aflw_r_hw_against_the_decoded_image(tmp_path):
+    write_aflw_r(tmp_path)
+    path = tmp_path / "aflw_train_keypoints.mat"
+    mat = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+    mat["hw"][0] = mat["hw"][0][::-1]  # (width, height): the swap a wrong export would make
+    savemat(path, mat)
+    with pytest.raises(InputError, match=r"aflw_train_images\.txt:1: the annotations give image .*img0\.png the size "
+                                         r"120 x 90 px .* the file is 90 x 120"):
+        prepare("aflw_r", {"aflw_r": tmp_path}, tmp_path / "o", PAPER, {"train": 2, "test": 1})
+    assert not (tmp_path / "o").exists()

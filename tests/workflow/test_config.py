@@ -342,3 +342,15 @@ def test_config_checker_cli(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("geometry:\n  crop: [12\nseed: 0\n")
     assert main([str(REPO / "config" / "config.yaml"), str(broken)]) == 1
+
+
+def test_resources_names_are_the_rules_that_read_them():
+    import re
+    used = set()
+    for path in (REPO / "rules").glob("*.smk"):
+        used |= set(re.findall(r'gpu_(?:resources|threads)\("([a-z_0-9]+)"\)', path.read_text()))
+    allowed = yaml.safe_load(SCHEMA.read_text())["properties"]["resources"]["propertyNames"]["enum"]
+    assert used and set(allowed) == used
+    cfg = paper_config()
+    cfg["resources"]["train_stage"] = {"gpu": 1}
+    assert "resources.train_stage: got the key 'train_stage'; expected a key among" in violations(cfg)
