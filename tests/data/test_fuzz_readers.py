@@ -9,7 +9,9 @@ one row per image, aligned lengths), or it raises InputError naming the damaged 
 Seeded (`derandomize=True`, no example database) and bounded (`max_examples` per reader, see EXAMPLES), so
 CI runs the same cases every time.
 """
+import collections
 import io
+import os
 import re
 import shutil
 
@@ -30,6 +32,8 @@ EXAMPLES = 120  # generated cases per reader (x 12 readers); the whole module ru
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NUMBER = re.compile(rb"-?\d+(\.\d+)?")
+# outcomes per reader (`pytest -s` with FUZZ_SUMMARY=1 prints them): how many damaged files were accepted / refused
+OUTCOMES: collections.Counter = collections.Counter()
 REPLACEMENTS = [b"nan", b"inf", b"-inf", b"NaN", b"1e999", b"x", b"", b"1,5", b"--1", b"0x1F", b"\xe9", b"1e-400"]
 
 
@@ -133,10 +137,12 @@ def check_outcome(read, path, data, check_result):
         result = read()
     except InputError as error:
         assert path.name in str(error), f"InputError does not name the damaged file {path.name}: {error}"
+        OUTCOMES[path.name, "InputError"] += 1
         return
     finally:
         path.write_bytes(original)
     check_result(result)
+    OUTCOMES[path.name, "accepted"] += 1
 
 
 def valid_rows(rows: celeba.NamedRows):
@@ -160,6 +166,14 @@ def valid_names(names):
 
 
 # ---------------------------------------------------------------- raw trees (written once per module)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def summary():
+    yield
+    if os.environ.get("FUZZ_SUMMARY"):
+        for (name, outcome), count in sorted(OUTCOMES.items()):
+            print(f"FUZZ {name}: {outcome} {count}")
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +309,9 @@ def test_fuzz_image_decoding(kind):
             image = decode_rgb(damaged_bytes, f"img.{kind}")
         except InputError as error:
             assert str(error).startswith(f"img.{kind}: ") and "Fix:" in str(error), str(error)
+            OUTCOMES[f"img.{kind}", "InputError"] += 1
             return
+        OUTCOMES[f"img.{kind}", "accepted"] += 1
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) > 0
     run()
 
@@ -320,8 +336,10 @@ def test_fuzz_config_yaml(tmp_path):
         try:
             merged = _merge(base, load_yaml(path))
             validate_config(merged, schema, [main, path])
+            OUTCOMES["demo.yaml", "accepted"] += 1
         except InputError as error:
             assert str(path) in str(error) or str(main) in str(error), str(error)
+            OUTCOMES["demo.yaml", "InputError"] += 1
     run()
     shutil.rmtree(tmp_path, ignore_errors=True)
 
