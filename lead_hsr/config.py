@@ -171,7 +171,8 @@ def cross_key_errors(config: dict) -> list[tuple[tuple, str, str]]:
     size = geometry["resize"] - 2 * geometry["crop"]
     if size < MIN_CROP_SIZE:
         errors.append((("geometry", "crop"), f"{geometry['crop']} with resize {geometry['resize']} (crop size "
-                       f"{size})", f"resize - 2 * crop >= {MIN_CROP_SIZE} (paper: resize 136, crop 20 -> 96)"))
+                       f"{size})", f"resize - 2 * crop >= {MIN_CROP_SIZE} (paper: resize 136, crop 20 -> 96)",
+                       [("geometry", "resize")]))
     stores = set(config["prepared"])
     hsr, lead = config.get("hsr"), config.get("lead")
 
@@ -237,14 +238,20 @@ def _lead_size_errors(config: dict, lead: dict) -> list:
             batch = {**common, **overrides}.get("batch")
             if ssl_images is not None and batch is not None and batch > ssl_images:
                 errors.append((("lead", stage, objective, "batch"), f"{batch} (store '{lead['ssl_store']}' has "
-                               f"{ssl_images} training images)", f"a batch <= {ssl_images}"))
+                               f"{ssl_images} training images)", f"a batch <= {ssl_images}", _size_paths(lead["ssl_store"])))
     largest = max(lead["fewshot"]["counts"])
     for dataset, spec in lead["datasets"].items():
         images = _train_count(config, spec["store"])
         if images is not None and largest > images:
             errors.append((("lead", "fewshot", "counts"), f"{largest} annotated images (dataset '{dataset}', store "
-                           f"'{spec['store']}', has {images} training images)", f"counts <= {images}"))
+                           f"'{spec['store']}', has {images} training images)", f"counts <= {images}",
+                           _size_paths(spec["store"])))
     return errors
+
+
+def _size_paths(store: str) -> list[tuple]:
+    """Keys that state a store's training size (for naming the file a size conflict came from)."""
+    return [("prepared", store, "expected_counts", "train"), ("prepared", store, "options", "subset")]
 
 
 def _hsr_errors(config: dict, hsr: dict) -> list:
@@ -258,16 +265,18 @@ def _hsr_errors(config: dict, hsr: dict) -> list:
             if preset in PRESET_RESOLUTIONS and PRESET_RESOLUTIONS[preset] != resolution:
                 errors.append((path + ("preset",), f"{preset!r} (a {PRESET_RESOLUTIONS[preset]} px generator) "
                                f"with geometry.resolution {resolution}", "a preset of the same resolution "
-                               f"({', '.join(p for p, r in PRESET_RESOLUTIONS.items() if r == resolution) or 'none'})"))
+                               f"({', '.join(p for p, r in PRESET_RESOLUTIONS.items() if r == resolution) or 'none'})",
+                               [("geometry", "resolution")]))
         if name is not None:
             images, batch = _train_count(config, spec["store"]), train.get("batch")
             if images is not None and batch is not None and batch > images:
                 errors.append((path + ("batch",), f"{batch} (store '{spec['store']}' has {images} images)",
-                               f"a batch <= {images}"))
+                               f"a batch <= {images}", _size_paths(spec["store"])))
     total = hsr["train"].get("total_kimg")
     if total is not None and not hsr["start_kimg"] < total:
         errors.append((("hsr", "start_kimg"), f"{hsr['start_kimg']} with hsr.train.total_kimg {total}",
-                       "start_kimg < total_kimg (HSR runs resume from the baseline's snapshot at start_kimg)"))
+                       "start_kimg < total_kimg (HSR runs resume from the baseline's snapshot at start_kimg)",
+                       [("hsr", "train", "total_kimg")]))
     for key in ("ppl_run", "als_run", "worst_runs"):
         runs = hsr["figures"][key]
         for index, run in enumerate(runs if isinstance(runs, list) else [runs]):
@@ -282,15 +291,21 @@ def _hsr_errors(config: dict, hsr: dict) -> list:
 # ------------------------------------------------------------------------------------------------ sources
 
 
-def source_of(path: tuple, sources: list[tuple[str, dict]]) -> str:
+def source_of(path: tuple, sources: list[tuple[str, dict]], related=()) -> str:
     """The config file (or --config) that set `path`: the last source holding it (later sources override),
-    else the last one holding its deepest existing parent, else the first (the workflow's own config)."""
+    else the last one holding its deepest existing parent, else the first (the workflow's own config).
+    With `related` keys (a cross-key conflict), the one of highest precedence among all of them."""
+    if not sources:
+        return "config"
+    return sources[max(_source_index(p, sources) for p in [path, *related])][0]
+
+
+def _source_index(path: tuple, sources: list[tuple[str, dict]]) -> int:
     for depth in range(len(path), -1, -1):
-        prefix = path[:depth]
-        for label, data in reversed(sources):
-            if _has(data, prefix):
-                return label
-    return sources[0][0] if sources else "config"
+        for index in range(len(sources) - 1, -1, -1):
+            if _has(sources[index][1], path[:depth]):
+                return index
+    return 0
 
 
 def _has(data: dict, path: tuple) -> bool:
@@ -324,8 +339,9 @@ def validate_config(config: dict, schema_path, config_files=(), overrides: dict 
     sources = [(str(path), load_yaml(path)) for path in config_files]
     if overrides:
         sources.append((COMMAND_LINE, overrides))
-    lines = [f"{source_of(path, sources)}: {'.'.join(map(str, path)) or '<top level>'}: got {got}; expected {allowed}"
-             for path, got, allowed in sorted(errors, key=lambda e: list(map(str, e[0])))]
+    lines = [f"{source_of(path, sources, rest[0] if rest else ())}: {'.'.join(map(str, path)) or '<top level>'}: "
+             f"got {got}; expected {allowed}"
+             for path, got, allowed, *rest in sorted(errors, key=lambda e: list(map(str, e[0])))]
     raise InputError("invalid configuration (checked against config/schema.yaml; every key is explained in "
                      "config/README.md):\n  " + "\n  ".join(lines))
 

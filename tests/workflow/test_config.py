@@ -354,3 +354,12 @@ def test_resources_names_are_the_rules_that_read_them():
     cfg = paper_config()
     cfg["resources"]["train_stage"] = {"gpu": 1}
     assert "resources.train_stage: got the key 'train_stage'; expected a key among" in violations(cfg)
+
+
+def test_a_cross_key_conflict_names_the_file_that_made_it(tmp_path):
+    """hsr.train.preset is in config.yaml, but the user's file changed geometry.resolution: name the user's file."""
+    main, user = REPO / "config" / "config.yaml", tmp_path / "mine.yaml"
+    user.write_text("geometry: {resolution: 128}\n")
+    cfg = merged(paper_config(), yaml.safe_load(user.read_text()))
+    assert f"{user}: hsr.train.preset: got 'paper256' (a 256 px generator) with geometry.resolution 128" \
+        in violations(cfg, main, user)
