@@ -140,9 +140,10 @@ def read_bboxes(root) -> NamedRows:
 
 
 # How far a landmark of list_landmarks_celeba.txt may sit outside its face box of list_bbox_celeba.txt, as a
-# fraction of the box side. The official boxes hold the five points (eyes, nose, mouth corners) well inside;
-# a shifted row, a row of another image or swapped x/y lands far outside.
-BOX_TOLERANCE = 0.25
+# fraction of the box side. The official boxes hold the five points (eyes, nose, mouth corners) inside; the
+# margin is generous (half a box side) because a few official boxes are loose or off-centre, while a shifted
+# row, a row of another image or swapped x/y lands far outside.
+BOX_TOLERANCE = 0.5
 
 
 def check_landmarks_in_box(landmarks: NamedRows, boxes: NamedRows, name: str) -> None:
