@@ -79,7 +79,7 @@ def load_schema(path) -> dict:
     store = schema["properties"]["prepared"]["additionalProperties"]
     blocks = schema["$defs"]["preparer_options"]
     no_options = {"type": "object", "maxProperties": 0, "description": "this preparer takes no options"}
-    store["allOf"] = [
+    store["allOf"] = store.get("allOf", []) + [
         {"if": {"properties": {"preparer": {"const": name}}, "required": ["preparer"]},
          "then": {"properties": {"options": blocks.get(name, no_options)}}}
         for name in store["properties"]["preparer"]["enum"]
