@@ -95,7 +95,9 @@ def _to_rgb(image: Image.Image, name) -> np.ndarray:
     if mode in _ALPHA_MODES or "transparency" in image.info:  # a tRNS colour (P, L, RGB) is alpha too
         rgb = _drop_opaque_alpha(image, name)
     elif mode in _EXACT_MODES or mode == "P":
-        rgb = _icc_to_srgb(image, name).convert("RGB")
+        base = image if mode in ("RGB", "L") else image.convert("RGB")  # the space an ICC profile describes
+        base.info["icc_profile"] = image.info.get("icc_profile")
+        rgb = _icc_to_srgb(base, name).convert("RGB")
     elif mode in _SIXTEEN_BIT_GREY or (mode == "I" and image.format == "PNG"):
         rgb = _sixteen_bit_grey(image)
     elif mode == "CMYK":

@@ -135,6 +135,13 @@ def test_non_srgb_icc_profile_is_converted():
     assert np.all(np.abs(decoded.astype(int) - expected) <= 1)
 
 
+def test_palette_image_with_an_icc_profile_is_converted_too():
+    linear = icc_matrix_trc("linear-light test RGB", 1.0)
+    palette = Image.fromarray(np.full((2, 2, 3), 128, np.uint8)).quantize(4)
+    decoded = decode_rgb(encode(palette, icc_profile=linear), "a.png")
+    assert np.all(np.abs(decoded.astype(int) - 188) <= 1)
+
+
 def test_srgb_tagged_image_is_untouched():
     from PIL import ImageCms
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
