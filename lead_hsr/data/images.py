@@ -143,11 +143,14 @@ def decode_rgb(data: bytes, name: str | Path) -> np.ndarray:
     return array
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Load an image file as uint8 HxWx3, raising `InputError` naming the file if missing/corrupt/truncated."""
+def load_rgb(path: str | Path, named_by: str | None = None) -> np.ndarray:
+    """Load an image file as uint8 HxWx3, raising `InputError` naming the file if missing/corrupt/truncated;
+    `named_by` (an annotation `file:line`) says who asked for a missing file."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: image file not found. Fix: check the dataset root, or {_FIX_HINT}.")
+        asked = f" (named by {named_by})" if named_by else ""
+        raise InputError(f"{path}: image file not found{asked}. Fix: check the dataset root and that the annotation "
+                         f"names an existing image, or {_FIX_HINT}.")
     return decode_rgb(path.read_bytes(), path)
 
 
@@ -162,9 +165,9 @@ class ImageLoader:
     skip_corrupt: bool = False
     skipped: list[dict[str, str]] = field(default_factory=list)
 
-    def load(self, path: str | Path, label: str | None = None) -> np.ndarray | None:
+    def load(self, path: str | Path, label: str | None = None, named_by: str | None = None) -> np.ndarray | None:
         try:
-            return load_rgb(path)
+            return load_rgb(path, named_by)
         except InputError as error:
             if not self.skip_corrupt:
                 raise

@@ -138,7 +138,7 @@ def write_plan(name: str, plan: Plan, out: Path, geometry: geo.Geometry, raw_roo
     keep = []
     with StoreWriter(out, len(items), (geometry.resize, geometry.resize), plan.k) as writer:
         for index, item in enumerate(items):
-            image = loader.load(item.path, label=item.file)
+            image = loader.load(item.path, label=item.file, named_by=item.where)
             if image is None:
                 continue
             if item.size is not None and tuple(image.shape[:2]) != tuple(item.size):

@@ -349,3 +349,39 @@ def _merge(base, over):
     for key, value in over.items():
         out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
     return out
+
+
+# ---------------------------------------------------------------- whole preparations
+
+
+PREPARE_CASES = {
+    "mafl": ("celeba/list_landmarks_align_celeba.txt", {"train": 3, "test": 1}),
+    "mafl_unaligned": ("celeba/list_bbox_celeba.txt", {"train": 3, "test": 1}),
+    "aflw_r": ("aflw_r/aflw_test_images.txt", {"train": 2, "test": 1}),
+}
+
+
+@pytest.mark.parametrize("preparer", sorted(PREPARE_CASES))
+def test_fuzz_preparation_writes_a_correct_store_or_nothing(trees, tmp_path, preparer):
+    """End to end: a damaged annotation file gives an InputError and no store, or a store with the right rows."""
+    from lead_hsr.data.prepare import prepare
+    relative, counts = PREPARE_CASES[preparer]
+    path = trees / relative
+    roots = {"celeba": trees / "celeba", "mafl": trees / "mafl", "aflw_r": trees / "aflw_r"}
+    geometry = {"resize": 40, "crop": 4}
+
+    @settings(FUZZ, max_examples=EXAMPLES // 6)
+    @given(st.data())
+    def run(data):
+        out = tmp_path / "store"
+        shutil.rmtree(out, ignore_errors=True)
+
+        def valid(store):
+            assert len(store) == sum(counts.values()) and np.all(np.isfinite(store.landmarks))
+            assert store.table["file"].is_unique
+
+        check_outcome(lambda: prepare(preparer, roots, out, geometry, counts), path,
+                      data.draw(damaged(path.read_bytes())), valid)
+        if not out.exists():
+            assert not any(tmp_path.glob("store*")), "a failed preparation left files behind"
+    run()
