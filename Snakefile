@@ -5,12 +5,22 @@
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from lead_hsr.config import validate_config
+from lead_hsr.config import check_yaml_files, validate_config
+
+# YAML syntax errors with file:line:column before Snakemake's own loader reads the file (it names neither)
+check_yaml_files([f"{workflow.basedir}/config/config.yaml"])
+
 
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-validate_config(config, f"{workflow.basedir}/config/schema.yaml")
+# every key, type, range and cross-key constraint, each message naming the file the bad value came from
+validate_config(
+    config,
+    f"{workflow.basedir}/config/schema.yaml",
+    config_files=[f"{workflow.basedir}/config/config.yaml", *workflow.overwrite_configfiles],
+    overrides=workflow.config_settings.config,
+)
 
 
 include: "rules/common.smk"

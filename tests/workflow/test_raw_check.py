@@ -130,4 +130,4 @@ def test_key_source_follows_snakemakes_precedence(tmp_path):
     keys = ("raw", "celeba", "root")
     assert key_source(keys, default, [first, second]) == str(first)  # the last file that sets it
     assert key_source(keys, default, [second]) == str(default)
-    assert key_source(keys, default, [first], {"raw": {"celeba": {"root": "/c"}}}) == "--config on the command line"
+    assert key_source(keys, default, [first], {"raw": {"celeba": {"root": "/c"}}}) == "--config (command line)"
