@@ -17,6 +17,7 @@ localrules:
     all,
     data,
     table,
+    training_curves,
     fetch_weights,
 
 

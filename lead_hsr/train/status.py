@@ -60,8 +60,9 @@ def run_status(work_dir: Path, root: Path, now: datetime.datetime) -> dict:
     name = str(work_dir.relative_to(root)) if work_dir != root else str(work_dir)
     if record is None:                       # a run from before progress.json existed: its log's last row
         steps = read_log(work_dir).get("step", [])
-        return dict(run=name, state="?", where=f"step {int(steps[-1])}" if steps else "?", eta="?", updated="?",
-                    line="(no progress.json)")
+        where = f"step {int(steps[-1])}" if steps else "?"
+        return dict(run=name, state="?", where=where, eta="?", updated="?",
+                    line=f"{work_dir}: {where} (last log.csv row; no progress.json)")
     unit_total = (f"kimg {record['position']:g}/{record['total']:g}" if record["unit"] == "kimg"
                   else f"step {record['step']}/{record['total_steps']}")
     percent = 100 * record["step"] / record["total_steps"] if record["total_steps"] else 100.0
@@ -78,7 +79,7 @@ def status_table(root: Path, now: datetime.datetime | None = None) -> str:
     from tabulate import tabulate
     table = tabulate([[r["run"], r["state"], r["where"], r["eta"], r["updated"]] for r in rows],
                      headers=["run", "state", "at", "ETA", "updated"])
-    lines = "\n".join(f"{r['run']}: {r['line']}" for r in rows)
+    lines = "\n".join(r["line"] for r in rows)
     return f"{len(rows)} training runs under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
 
 

@@ -130,7 +130,7 @@ def test_status_lists_every_run_with_its_last_progress_line(tmp_path, capsys):
     assert re.search(r"running\s+kimg 0\.16/0\.32 \(50\.0%\)\s+\d+:\d\d:\d\d\s+0:00:0\d ago",
                      rows["hsr/dataset~x/hsr~none"])
     assert re.search(r"\?\s+step 10", rows["old_run"])
-    assert "hsr/dataset~x/hsr~none: " in out and "kimg 0.160/0.320 (50.0%)" in out   # the full last line
+    assert f"{root / 'hsr/dataset~x/hsr~none'}: kimg 0.160/0.320 (50.0%)" in out   # the full last line
 
 
 def test_status_command_from_the_shell_reads_the_config(tmp_path):
