@@ -299,7 +299,7 @@ def train(cfg: RunConfig, state: dict[str, object], step_fn: Callable[[int], dic
                                       if cfg.progress_unit == "kimg" and record["images_per_s"] else {})},
                       steps_done)
 
-    def checkpoint(steps_done: int) -> None:
+    def checkpoint(steps_done: int, run_state: str = "running") -> None:
         began = time.monotonic()
         flush_log(steps_done)
         if main:
@@ -308,7 +308,7 @@ def train(cfg: RunConfig, state: dict[str, object], step_fn: Callable[[int], dic
                 on_checkpoint(steps_done)
         ddp.barrier()
         budget.checkpoint_s = max(budget.checkpoint_s, time.monotonic() - began)
-        report(steps_done, "finished" if steps_done == cfg.total_steps else "running")
+        report(steps_done, "finished" if steps_done == cfg.total_steps else run_state)
         board.flush()
 
     report(start)
@@ -335,9 +335,10 @@ def train(cfg: RunConfig, state: dict[str, object], step_fn: Callable[[int], dic
                         report(steps_done)
                 if steps_done < cfg.total_steps and ddp.any_rank(bool(signals.received) or budget.nearly_spent()):
                     reason = signals.received or "time budget nearly spent"
-                    if not checkpointed:
-                        checkpoint(steps_done)
-                    report(steps_done, "stopped")
+                    if checkpointed:
+                        report(steps_done, "stopped")
+                    else:
+                        checkpoint(steps_done, "stopped")
                     _say(f"stopping {cfg.work_dir} at step {steps_done}/{cfg.total_steps} ({reason}); "
                          f"exit code {TERMINATED_EXIT_CODE}, rerun to resume")
                     raise SystemExit(TERMINATED_EXIT_CODE)

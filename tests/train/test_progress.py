@@ -22,7 +22,7 @@ LINE = re.compile(r"^\[lead_hsr\.train\] (?P<run>\S+): step (?P<step>\d+)/(?P<to
 
 
 def _linear_run(work_dir, total, checkpoint_every=1000, log_every=1, every_s=1000.0, sleep_s=0.0, fail_at=None,
-                images_per_step=8, unit="steps"):
+                images_per_step=8, unit="steps", time_budget_s=None):
     """A tiny regression trained through `train`; `fail_at` raises inside that step (a crash)."""
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
@@ -40,7 +40,8 @@ def _linear_run(work_dir, total, checkpoint_every=1000, log_every=1, every_s=100
         return {"loss": loss.item(), "lr": 0.1}
 
     cfg = RunConfig(work_dir, total_steps=total, checkpoint_every=checkpoint_every, log_every=log_every,
-                    progress_every_s=every_s, images_per_step=images_per_step, progress_unit=unit)
+                    progress_every_s=every_s, images_per_step=images_per_step, progress_unit=unit,
+                    time_budget_s=time_budget_s)
     return train(cfg, {"model": model, "optimizer": optimizer}, step_fn)
 
 
@@ -73,6 +74,16 @@ def test_progress_line_at_a_fixed_wall_clock_interval(tmp_path, capsys):
     interval_lines = len(steps) - 2                 # less the start line and the final checkpoint's
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 40
     assert 0.5 * elapsed / 0.25 - 1 <= interval_lines <= elapsed / 0.25 + 1, (steps, elapsed)
+
+
+def test_a_stopped_run_says_so_once(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        _linear_run(tmp_path, total=1000, sleep_s=0.02, time_budget_s=0.5)
+    record = json.loads((tmp_path / PROGRESS_NAME).read_text())
+    assert record["state"] == "stopped" and 0 < record["step"] < 1000
+    stopped = [line for line in capsys.readouterr().err.splitlines() if f"step {record['step']}/1000" in line
+               and LINE.match(line)]
+    assert len(stopped) == 1 and stopped[0].endswith("[stopped]"), stopped
 
 
 def test_kimg_progress_for_the_gan(tmp_path, capsys):
