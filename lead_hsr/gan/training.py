@@ -68,7 +68,7 @@ DEFAULT_OPTIONS: dict = dict(
     device="auto",
     precision="none",           # "bf16"/"fp16" autocast on CUDA; CPU always fp32
     seed=0,
-    checkpoint_every=100,       # steps
+    checkpoint_every=1000,      # steps (16 kimg at batch 16: minutes at paper speed; each saves G, D, G_ema, Adam)
     progress_every_s=None,      # seconds between progress lines in the job log; None: lead_hsr.train's default
     grid_size=8,                # sample grids are grid_size x grid_size images
 )

@@ -171,7 +171,12 @@ class TensorBoard:
 
     def _get(self):
         if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter   # imported late: only trainers pay for it
+            try:
+                from torch.utils.tensorboard import SummaryWriter   # imported late: only trainers pay for it
+            except ImportError as error:
+                from lead_hsr.errors import InputError
+                raise InputError(f"{self.log_dir}: cannot write TensorBoard events ({error}); install the pinned "
+                                 "packages: pip install -r envs/requirements.txt") from error
             self._writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=self.start + 1 if self.start else None)
         return self._writer
 
