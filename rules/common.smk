@@ -22,6 +22,7 @@ localrules:
     all,
     data,
     table,
+    training_curves,
     fetch_weights,
 
 
@@ -244,8 +245,18 @@ def figure_targets():
     return [f"{RESULTS}/figures/{fig}.png" for fig in config["report"].get("figures", [])]
 
 
-def all_targets():
+def results_targets():
+    """Every table, figure, data preview and architecture card the config asks for."""
     return data_targets() + arch_card_targets() + report_targets() + figure_targets()
+
+
+def training_curves_dir():
+    """One training-curve figure per run under WORK (rules/report.smk), drawn once every result exists."""
+    return f"{RESULTS}/training_curves"
+
+
+def all_targets():
+    return results_targets() + [training_curves_dir()]
 
 
 # ---- HSR ----
@@ -265,8 +276,15 @@ def gan_start_snapshot():
     return f"network-snapshot-{float(HSR['start_kimg']):g}.pt"
 
 
-def gan_options(w, **fixed):
-    """Training options of one GAN run: config `hsr.train` + the dataset's overrides + what the path says."""
+def gan_prefix_state():
+    """The baseline prefix's full trainer state at `hsr.start_kimg` (the full baseline continues from it)."""
+    return f"training-state-{float(HSR['start_kimg']):g}.pt"
+
+
+def gan_options(w, part="full", **fixed):
+    """Training options of one GAN run: config `hsr.train` + the dataset's overrides + what the path says.
+    A baseline is two jobs: `part="prefix"` trains to `hsr.start_kimg` (the HSR runs' snapshot), the full run
+    continues from the prefix's training state."""
     run = {**dict(w), **fixed}
     dataset = HSR["datasets"][run["gan_dataset"]]
     opts = {**HSR["train"], **dataset.get("train", {})}
@@ -274,8 +292,13 @@ def gan_options(w, **fixed):
                 xflip=dataset.get("xflip", True))
     if run["plr"] == "off":
         opts["pl_weight"] = 0
-    if run["hsr"] == "none":
-        opts["export_snapshots_kimg"] = [HSR["start_kimg"]]
+    if run["hsr"] == "none" and part == "prefix":
+        if not 0 < HSR["start_kimg"] < opts["total_kimg"]:
+            raise ValueError(f"hsr.start_kimg {HSR['start_kimg']} must lie inside (0, total_kimg "
+                             f"{opts['total_kimg']}); fix the config")
+        opts.update(total_kimg=HSR["start_kimg"], export_snapshots_kimg=[HSR["start_kimg"]], prefix=True)
+    elif run["hsr"] == "none":
+        opts["continue_from"] = gan_run_file(gan_prefix_state(), **run)
     else:
         opts["init_from"] = gan_init_from(run)
         # the HSR run continues the baseline: same total length, counted from the snapshot it starts from

@@ -228,7 +228,8 @@ def schema_block(name):
 SET_BY_DAG = {
     "stage1_options": {"objective", "crop", "seed"},
     "stage2_options": {"objective", "dim", "crop", "seed"},
-    "gan_train_options": {"ada", "seed", "weights_cache", "xflip", "hsr", "init_from", "export_snapshots_kimg"},
+    "gan_train_options": {"ada", "seed", "weights_cache", "xflip", "hsr", "init_from", "export_snapshots_kimg",
+                          "prefix", "continue_from"},
     "hsr_options": {"levels", "extractor"},
     "regressor_options": set(),
     "attribute_classifier_options": set(),

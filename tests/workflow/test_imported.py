@@ -24,9 +24,11 @@ def test_released_network_metrics_and_an_hsr_run_started_from_it(tmp_path):
                "  datasets:\n    ffhq140k: {store: ffhq_70k, start_from: released}\n")
     rules = scheduled_rules(tmp_path, overlay, "results/paper/hsr/metrics/imported~released/metrics.json", HSR_RUN)
     assert rules.get("import_gan_checkpoint") == 1 and rules.get("gan_metrics_imported") == 1, rules
-    assert rules.get("train_gan_hsr") == 1 and "train_gan_baseline" not in rules, rules   # no 500-kimg prefix
+    assert rules.get("train_gan_hsr") == 1, rules
+    assert "train_gan_prefix" not in rules and "train_gan_baseline" not in rules, rules   # no 500-kimg prefix
 
 
-def test_without_start_from_the_hsr_run_still_needs_its_baseline(tmp_path):
+def test_without_start_from_the_hsr_run_still_needs_its_baseline_prefix(tmp_path):
     rules = scheduled_rules(tmp_path, "hsr: {imported: {}}\n", HSR_RUN)
-    assert rules.get("train_gan_baseline") == 1 and "import_gan_checkpoint" not in rules, rules
+    assert rules.get("train_gan_prefix") == 1 and "import_gan_checkpoint" not in rules, rules
+    assert "train_gan_baseline" not in rules, rules  # the rest of the baseline is not needed by its HSR runs
