@@ -11,6 +11,7 @@ which records every skipped file (and why) so it ends up in the store manifest i
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,9 +48,11 @@ def decode_rgb(data: bytes, name: str | Path) -> np.ndarray:
     return array
 
 
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Load an image file as uint8 HxWx3, raising `InputError` naming the file if missing/corrupt/truncated."""
-    path = Path(path)
+def load_rgb(path) -> np.ndarray:
+    """Load an image file as uint8 HxWx3, raising `InputError` naming the file if missing/corrupt/truncated.
+
+    `path` is a str / os.PathLike, or any path-like with `is_file()` and `read_bytes()` (a `zipfile.Path`)."""
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     if not path.is_file():
         raise InputError(f"{path}: image file not found. Fix: check the dataset root, or {_FIX_HINT}.")
     return decode_rgb(path.read_bytes(), path)
@@ -66,7 +69,7 @@ class ImageLoader:
     skip_corrupt: bool = False
     skipped: list[dict[str, str]] = field(default_factory=list)
 
-    def load(self, path: str | Path, label: str | None = None) -> np.ndarray | None:
+    def load(self, path, label: str | None = None) -> np.ndarray | None:
         try:
             return load_rgb(path)
         except InputError as error:
