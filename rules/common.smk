@@ -70,12 +70,15 @@ def raw_roots_of(store):
     return {d: raw_root(d) for d in PREPARER_INPUTS[preparer_of(store)]}
 
 
+def own_table_targets():
+    """Every table of `report.own_tables` (part of `all` and `own_data`)."""
+    return [path for table_id, file in TABLE_FILES.items() if file != TABLES_YAML for path in table_outputs(table_id)]
+
+
 def own_data_targets():
-    """Every prepared store of your own data, its preview, and the tables of `report.own_tables` (`snakemake own_data`)."""
+    """Every prepared store of your own data, its preview, and the own tables (`snakemake own_data`)."""
     stores = [s for s in config["prepared"] if preparer_of(s) in OWN_DATA_PREPARERS]
-    tables = [path for table_id, file in TABLE_FILES.items() if file != TABLES_YAML
-              for path in table_outputs(table_id)]
-    return [prepared(s) for s in stores] + [f"{RESULTS}/figures/data_{s}.png" for s in stores] + tables
+    return [prepared(s) for s in stores] + [f"{RESULTS}/figures/data_{s}.png" for s in stores] + own_table_targets()
 
 
 def log_path(*parts):
@@ -226,7 +229,7 @@ def figure_targets():
 
 
 def all_targets():
-    return data_targets() + arch_card_targets() + report_targets() + figure_targets()
+    return data_targets() + arch_card_targets() + report_targets() + figure_targets() + own_table_targets()
 
 
 # ---- HSR ----
