@@ -4,8 +4,10 @@ for GAN training. Same signature as every preparer (`lead_hsr.data.prepare`, `pr
 
     prepare(name, raw_roots, out, geometry, expected_counts=None, skip_corrupt=False, seed=0, **options)
 
-`raw_roots` is `{"images": folder or .zip, "landmarks": CSV (optional)}` from the store's config entry
-(`prepared.<store>.images` / `.landmarks`, registry.OWN_DATA_PREPARERS).
+`raw_roots` is `{"images": folder or .zip, "landmarks": CSV (optional), "exclude": CSV (optional)}` from the
+store's config entry (`prepared.<store>.images` / `.landmarks` / `.exclude`, registry.OWN_DATA_PREPARERS).
+`exclude` (a landmark CSV) leaves its images out: the self-supervised store without any annotated image, as
+LEAD's CelebA SSL set leaves out every MAFL image (`prepare.collect_celeba_ssl`).
 
 Images: every file with an image extension (IMAGE_EXTENSIONS, any case) under the folder or in the zip, at any
 depth, in sorted order; hidden files/folders and `__MACOSX/` are ignored. Table `file` is the path inside the
@@ -211,6 +213,9 @@ def prepare_image_folder(name, raw_roots, out, geometry, expected_counts=None, s
                          transform="resize", test_fraction=DEFAULT_TEST_FRACTION):
     """Own images -> `resize` x `resize` landmark-protocol store (K = 0 without a landmark file, all `train`)."""
     geometry = geo.Geometry.from_config(geometry)
+    if raw_roots.get("landmarks") and raw_roots.get("exclude"):
+        raise InputError(f"preparer {name}: a store has `landmarks` or `exclude`, not both (exclude makes the "
+                         "self-supervised store without the annotated images).")
     if transform not in LEAD_TRANSFORMS:
         raise InputError(f"preparer {name}: options.transform {transform!r}; expected one of {list(LEAD_TRANSFORMS)}.")
     source = open_images(raw_roots.get("images"), name)
@@ -219,8 +224,17 @@ def prepare_image_folder(name, raw_roots, out, geometry, expected_counts=None, s
         options = {"transform": transform, "images": str(source.root)}
         annotation_files = [source.root] if source.archive else []
         if raw_roots.get("landmarks") in (None, ""):
+            files = source.files
+            if raw_roots.get("exclude") not in (None, ""):
+                excluded = read_landmark_csv(raw_roots["exclude"], source)
+                files = sorted(set(files) - set(excluded.files))
+                annotation_files.append(excluded.path)
+                options.update(exclude=str(excluded.path), excluded_images=len(source.files) - len(files))
+                if not files:
+                    raise InputError(f"{excluded.path}: names every image of {source.root}; the store `exclude`s "
+                                     "it from would be empty. Fix: add unannotated images, or drop `exclude`.")
             items = [Item("train", file, source.path(file), np.zeros((0, 2)), file,
-                          partial(function, size=geometry.resize), raw="images") for file in source.files]
+                          partial(function, size=geometry.resize), raw="images") for file in files]
             k = 0
         else:
             rows = read_landmark_csv(raw_roots["landmarks"], source)

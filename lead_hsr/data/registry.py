@@ -21,8 +21,8 @@ PREPARER_INPUTS = {
 }
 
 # Preparers of a user's own image collection (lead_hsr.data.prepare_folder): they read the paths in the store's
-# own config entry (`prepared.<store>.<key>`, these keys; landmarks optional), not a raw dataset.
-OWN_DATA_PREPARERS = {"image_folder": ("images", "landmarks"), "image_folder_gan": ("images",)}
+# own config entry (`prepared.<store>.<key>`, these keys; landmarks and exclude optional), not a raw dataset.
+OWN_DATA_PREPARERS = {"image_folder": ("images", "landmarks", "exclude"), "image_folder_gan": ("images",)}
 
 # Synthetic raw datasets built from another synthetic dataset (MAFL's lists name CelebA files).
 SYNTHETIC_DEPENDS = {"mafl": "celeba"}

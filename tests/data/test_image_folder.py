@@ -266,3 +266,22 @@ def test_own_data_keys_validate_and_bad_ones_are_named():
     message = str(error.value)
     assert "prepared.pets.options.transform: got 'crop'" in message
     assert "prepared.pets_gan" in message and "lead.datasets.pets.normaliser" in message
+
+
+def test_exclude_leaves_the_annotated_images_out_of_the_ssl_store(collection, tmp_path):
+    root, _ = collection
+    csv = _csv(tmp_path, *GOOD_ROWS[:2])
+    store = prepare("image_folder", {"images": root, "exclude": csv}, tmp_path / "ssl", LEAD_GEOMETRY)
+    assert list(store.table["file"]) == ["sub/c.png"] and store.manifest["options"]["excluded_images"] == 2
+    with pytest.raises(InputError, match="names every image"):
+        prepare("image_folder", {"images": root, "exclude": _csv(tmp_path, *GOOD_ROWS, name="all.csv")},
+                tmp_path / "none", LEAD_GEOMETRY)
+    with pytest.raises(InputError, match="not both"):
+        prepare("image_folder", {"images": root, "exclude": csv, "landmarks": csv}, tmp_path / "both", LEAD_GEOMETRY)
+
+
+def test_schema_rejects_landmarks_with_exclude():
+    config = _config_with(prepared={"pets": {"preparer": "image_folder", "images": "p", "landmarks": "a.csv",
+                                             "exclude": "a.csv"}})
+    with pytest.raises(InputError, match="prepared.pets"):
+        validate_config(config, REPO / "config" / "schema.yaml")

@@ -44,7 +44,7 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 @pytest.fixture
 def workdir(tmp_path):
-    write_animal_folder(tmp_path / OWN_DATA, count=136, annotated=136)  # 102 train / 34 test (few-shot up to 100)
+    write_animal_folder(tmp_path / OWN_DATA, count=160, annotated=136)  # 102 train / 34 test (few-shot up to 100)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     return tmp_path
 
@@ -78,9 +78,10 @@ def test_worked_example_runs_through_lead_and_a_gan(workdir):
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
     results = workdir / "results" / "own_example"
     ssl, annotated, gan = (open_store(results / "data" / "prepared" / s) for s in ("animals_ssl", "animals", "animals_gan"))
-    assert len(ssl) == 136 and ssl.manifest["K"] == 0
+    assert len(ssl) == 24 and ssl.manifest["K"] == 0  # the unannotated images only (`exclude`)
+    assert not set(ssl.table["file"]) & set(annotated.table["file"])
     assert annotated.manifest["counts"] == {"train": 102, "val": 0, "test": 34} and annotated.manifest["K"] == 4
-    assert gan.images.shape == (136, 32, 32, 3)
+    assert gan.images.shape == (160, 32, 32, 3)
     fewshot = results / "lead" / "regression" / "stage1~byol" / "stage2~lead" / "dim~64" / "proj~256" / "dataset~animals"
     for count in (1, 5, 10, 20, 50, 100):
         metrics = json.loads((fewshot / f"annotations~{count}" / "seed~0" / "metrics.json").read_text())

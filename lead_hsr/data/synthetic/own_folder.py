@@ -1,7 +1,7 @@
 """A stand-in for a user's own collection: a plain folder of synthetic animal faces (the AnimalFace renderer)
 of mixed sizes, plus a landmark CSV (`file,x1,y1,...,x4,y4`: eyes, nose tip, mouth end) for some of them.
 
-    python -m lead_hsr.data.synthetic.own_folder demo_data/own/animals --count 240 --annotated 160
+    python -m lead_hsr.data.synthetic.own_folder demo_data/own/animals --count 400 --annotated 160
 
 writes `<root>/images/{cat,dog}/*.jpg` and `<root>/landmarks.csv` (the worked example of config/examples/).
 """
@@ -40,7 +40,7 @@ def write_animal_folder(root: Path, count: int, seed: int = 0, annotated: int | 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
-    parser.add_argument("--count", type=int, default=240)
+    parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--annotated", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
