@@ -198,10 +198,15 @@ def _test_rows(n: int, test_fraction: float, seed: int, where: str) -> set[int]:
     return set(np.random.default_rng(seed).permutation(n)[:n_test].tolist())
 
 
-def _checked_transform(transform: Callable, size: int, where: str, file: str):
-    """`transform`, then an InputError naming the CSV row if a landmark left the prepared image (centre crop)."""
+def _item_transform(transform: str, size: int, where: str, file: str) -> Callable:
+    """The image + landmark transform of one annotated image; a centre crop that cuts a landmark off is an
+    InputError naming the CSV row (a square resize keeps every landmark: readers.common.check_inside's tolerance)."""
+    function = LEAD_TRANSFORMS[transform]
+    if transform != "centre_crop":
+        return partial(function, size=size)
+
     def apply(image, landmarks):
-        out, moved = transform(image, landmarks, size=size)
+        out, moved = function(image, landmarks, size=size)
         if not geo.inside(moved, size, size).all():
             raise InputError(f"{where}: a landmark of {file} lies outside the centred square crop; expected every "
                              "landmark inside it. Fix: use options.transform: resize for this store.")
@@ -240,7 +245,7 @@ def prepare_image_folder(name, raw_roots, out, geometry, expected_counts=None, s
             rows = read_landmark_csv(raw_roots["landmarks"], source)
             test = _test_rows(len(rows.files), float(test_fraction), seed, str(rows.path))
             items = [Item("test" if i in test else "train", file, source.path(file), rows.landmarks[i], rows.where(i),
-                          _checked_transform(function, geometry.resize, rows.where(i), file), raw="images")
+                          _item_transform(transform, geometry.resize, rows.where(i), file), raw="images")
                      for i, file in enumerate(rows.files)]
             k = rows.landmarks.shape[1]
             annotation_files.append(rows.path)

@@ -285,3 +285,10 @@ def test_schema_rejects_landmarks_with_exclude():
                                              "exclude": "a.csv"}})
     with pytest.raises(InputError, match="prepared.pets"):
         validate_config(config, REPO / "config" / "schema.yaml")
+
+
+def test_resize_keeps_landmarks_just_outside_the_image(collection, tmp_path):
+    root, _ = collection  # occluded points a little past the border are accepted (readers.common.check_inside)
+    store = prepare("image_folder", {"images": root, "landmarks": _csv(tmp_path, "a.png,-3,20,50,20", GOOD_ROWS[1])},
+                    tmp_path / "edge", LEAD_GEOMETRY, options={"test_fraction": 0.5})
+    assert dict(zip(store.table["file"], store.landmarks))["a.png"][0, 0] == pytest.approx(-3 * 40 / 60)
