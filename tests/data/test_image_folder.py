@@ -292,3 +292,20 @@ def test_resize_keeps_landmarks_just_outside_the_image(collection, tmp_path):
     store = prepare("image_folder", {"images": root, "landmarks": _csv(tmp_path, "a.png,-3,20,50,20", GOOD_ROWS[1])},
                     tmp_path / "edge", LEAD_GEOMETRY, options={"test_fraction": 0.5})
     assert dict(zip(store.table["file"], store.landmarks))["a.png"][0, 0] == pytest.approx(-3 * 40 / 60)
+
+
+def test_own_tables_need_own_ids_and_show_no_thesis_column(tmp_path):
+    from lead_hsr.report.spec import load_tables
+    from lead_hsr.report.tables import build_table
+
+    spec = {"caption": "c", "index": ["Method"], "columns": [{"name": "e", "label": "Error", "metric": "iod"}],
+            "rows": [{"label": ["LEAD"], "run": {"dataset": "pets"}}]}
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump({"tables": {"table_9.9": spec}}))
+    with pytest.raises(InputError, match="own tables need ids starting with 'own_'"):
+        load_tables(path, own=True)
+    path.write_text(yaml.safe_dump({"tables": {"own_pets": spec}}))
+    table = build_table(load_tables(path, own=True)["own_pets"], {"dataset~pets": [{"iod": 12.345}]})
+    assert list(table.columns) == [("Error", "ours")] and table.iloc[0, 0] == "12.35"
+    with pytest.raises(InputError, match="thesis"):  # the thesis's tables still need their numbers
+        load_tables(path)
