@@ -5,7 +5,7 @@ import os
 
 from lead_hsr.config import key_source
 from lead_hsr.data.layouts import missing_layout, missing_raw_message
-from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
+from lead_hsr.data.registry import OWN_DATA_PREPARERS, PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
 from lead_hsr.errors import InputError
 
 RESULTS = config["results"]
@@ -21,6 +21,7 @@ wildcard_constraints:
 localrules:
     all,
     data,
+    own_data,
     table,
     training_curves,
     fetch_weights,
@@ -54,8 +55,17 @@ def preparer_of(store):
     return config["prepared"][store]["preparer"]
 
 
+def own_data_paths(store):
+    """Your own data (`image_folder*` preparers): {"images": ..., "landmarks": ...} from the store's entry."""
+    spec = config["prepared"][store]
+    return {key: spec[key] for key in OWN_DATA_PREPARERS[preparer_of(store)] if key in spec}
+
+
 def raw_inputs(store):
-    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked now, as the DAG is built."""
+    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked now, as the DAG is built.
+    Own image folders / landmark files are inputs too: editing them reruns the preparation."""
+    if preparer_of(store) in OWN_DATA_PREPARERS:
+        return list(own_data_paths(store).values())
     check_raw_roots(store)
     needed = PREPARER_INPUTS[preparer_of(store)]
     return [raw_root(d) for d in needed if d in SYNTHETIC.get("datasets", {})]
@@ -96,7 +106,20 @@ def check_raw_roots(store):
 
 
 def raw_roots_of(store):
+    if preparer_of(store) in OWN_DATA_PREPARERS:
+        return own_data_paths(store)
     return {d: raw_root(d) for d in PREPARER_INPUTS[preparer_of(store)]}
+
+
+def own_table_targets():
+    """Every table of `report.own_tables` (part of `all` and `own_data`)."""
+    return [path for table_id, file in TABLE_FILES.items() if file != TABLES_YAML for path in table_outputs(table_id)]
+
+
+def own_data_targets():
+    """Every prepared store of your own data, its preview, and the own tables (`snakemake own_data`)."""
+    stores = [s for s in config["prepared"] if preparer_of(s) in OWN_DATA_PREPARERS]
+    return [prepared(s) for s in stores] + [f"{RESULTS}/figures/data_{s}.png" for s in stores] + own_table_targets()
 
 
 def log_path(*parts):
@@ -161,6 +184,12 @@ def feature_weights(w):
     return stage2_weights(w.stage1, w.stage2, w.dim, w.proj)
 
 
+def landmark_normaliser(dataset):
+    """`lead.datasets.<name>.normaliser` ({pair: [i, j]} or box); absent: the store's protocol eye pair (metrics.iod)."""
+    spec = LEAD["datasets"][dataset]
+    return spec.get("normaliser", spec["store"])
+
+
 def regression_options():
     return {**LEAD["regression"], "crop": config["geometry"]["crop"]}
 
@@ -194,6 +223,12 @@ from lead_hsr.report.spec import load_tables, table_runs
 
 TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
 TABLES = load_tables(TABLES_YAML)
+# Own data: tables of your own runs (`report.own_tables`, same format; ids `own_<name>`), built by `own_data`.
+TABLE_FILES = {table_id: TABLES_YAML for table_id in TABLES}
+if config["report"].get("own_tables"):
+    OWN_TABLES = load_tables(config["report"]["own_tables"], own=True)
+    TABLES.update(OWN_TABLES)
+    TABLE_FILES.update({table_id: config["report"]["own_tables"] for table_id in OWN_TABLES})
 
 
 def feature_path(run):
@@ -246,8 +281,8 @@ def figure_targets():
 
 
 def results_targets():
-    """Every table, figure, data preview and architecture card the config asks for."""
-    return data_targets() + arch_card_targets() + report_targets() + figure_targets()
+    """Every table (thesis and own), figure, data preview and architecture card the config asks for."""
+    return data_targets() + arch_card_targets() + report_targets() + figure_targets() + own_table_targets()
 
 
 def training_curves_dir():

@@ -1,7 +1,7 @@
 # Tables (generic aggregation of run metric JSONs from config/tables.yaml), training curves and the HTML report.
 
 wildcard_constraints:
-    table="(table|fig)_[0-9]+\.[0-9]+",
+    table="(table|fig)_[0-9]+\.[0-9]+|own_[A-Za-z0-9_]+",
 
 
 rule table:
@@ -14,7 +14,7 @@ rule table:
         tex=f"{RESULTS}/tables/{{table}}.tex",
     params:
         runs=lambda w: table_inputs(w.table),
-        tables_yaml=TABLES_YAML,
+        tables_yaml=lambda w: TABLE_FILES[w.table],
         footnote=config["report"].get("footnote"),
     conda:
         "../envs/environment.yaml"

@@ -30,6 +30,7 @@ which records every skipped file (and why) so it ends up in the store manifest i
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,10 +144,12 @@ def decode_rgb(data: bytes, name: str | Path) -> np.ndarray:
     return array
 
 
-def load_rgb(path: str | Path, named_by: str | None = None) -> np.ndarray:
+def load_rgb(path, named_by: str | None = None) -> np.ndarray:
     """Load an image file as uint8 HxWx3, raising `InputError` naming the file if missing/corrupt/truncated;
-    `named_by` (an annotation `file:line`) says who asked for a missing file."""
-    path = Path(path)
+    `named_by` (an annotation `file:line`) says who asked for a missing file.
+
+    `path` is a str / os.PathLike, or any path-like with `is_file()` and `read_bytes()` (a `zipfile.Path`)."""
+    path = Path(path) if isinstance(path, (str, os.PathLike)) else path
     if not path.is_file():
         asked = f" (named by {named_by})" if named_by else ""
         raise InputError(f"{path}: image file not found{asked}. Fix: check the dataset root and that the annotation "

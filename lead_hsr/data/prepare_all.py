@@ -15,10 +15,13 @@ GAN_GEOMETRY_KEYS = ("resolution",)
 def preparers() -> dict:
     """name -> (preparer, the geometry keys it takes)."""
     from lead_hsr.data.prepare import PREPARERS
+    from lead_hsr.data.prepare_folder import PREPARERS_FOLDER
     from lead_hsr.data.prepare_gan import PREPARERS_GAN
 
+    folder_keys = {"image_folder": LANDMARK_GEOMETRY_KEYS, "image_folder_gan": GAN_GEOMETRY_KEYS}
     return {**{k: (f, LANDMARK_GEOMETRY_KEYS) for k, f in PREPARERS.items()},
-            **{k: (f, GAN_GEOMETRY_KEYS) for k, f in PREPARERS_GAN.items()}}
+            **{k: (f, GAN_GEOMETRY_KEYS) for k, f in PREPARERS_GAN.items()},
+            **{k: (f, folder_keys[k]) for k, f in PREPARERS_FOLDER.items()}}
 
 
 def prepare(name: str, raw_roots: dict, out: Path, geometry: dict, expected_counts=None, options=None,

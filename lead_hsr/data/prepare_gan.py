@@ -72,10 +72,7 @@ def box_downsample(image: np.ndarray, resolution: int) -> np.ndarray:
 
 def centre_crop_square(image: np.ndarray) -> np.ndarray:
     """Largest centred square (side = the shorter image side)."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return image[top:top + side, left:left + side]
+    return geometry.centre_square(image, np.empty((0, 2)))[0]
 
 
 def crop_box(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:

@@ -303,10 +303,12 @@ def test_schema_metric_networks_match_the_code():
 
 
 def test_preparer_enum_matches_the_preparers():
-    from lead_hsr.data.prepare import PREPARERS
-    from lead_hsr.data.prepare_gan import PREPARERS_GAN
+    from lead_hsr.data.prepare_all import preparers
+    from lead_hsr.data.registry import OWN_DATA_PREPARERS
     store = yaml.safe_load(SCHEMA.read_text())["properties"]["prepared"]["additionalProperties"]
-    assert set(store["properties"]["preparer"]["enum"]) == set(PREPARERS) | set(PREPARERS_GAN)
+    assert set(store["properties"]["preparer"]["enum"]) == set(preparers())
+    own_keys = {key for keys in OWN_DATA_PREPARERS.values() for key in keys}
+    assert own_keys <= set(store["properties"]), "every own-data key of lead_hsr.data.registry is in the schema"
 
 
 TEN_MISTAKES = """\
