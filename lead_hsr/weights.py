@@ -17,7 +17,6 @@ Command line (what the `fetch_weights` job runs; the venv's interpreter, never a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shlex
 import shutil
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lead_hsr.errors import InputError
+from lead_hsr.hashing import file_sha256
 
 RANDOM_STANDIN = "random"  # the one spelling of the "random init" stand-in in configs and records
 
@@ -194,16 +194,8 @@ def choose(name: str, cache_dir: str | Path | None, standin: str | None = None) 
     return WeightChoice(name, path, "file")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_hash(name: str, entry: WeightSpec, path: Path) -> None:
-    actual = _sha256(path)
+    actual = file_sha256(path)
     expected = entry.sha256 or entry.hash_prefix
     if expected and not actual.startswith(expected):
         raise InputError(

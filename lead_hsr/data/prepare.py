@@ -31,7 +31,8 @@ from lead_hsr.data.readers import aflw_m, aflw_r, celeba, mafl, w300
 from lead_hsr.data.layouts import raw_root_fix
 from lead_hsr.data.registry import PREPARER_INPUTS
 from lead_hsr.data.readers.common import check_inside
-from lead_hsr.data.store import Store, StoreWriter, file_sha256, open_store, source_hash
+from lead_hsr.data.store import Store, StoreWriter, open_store, source_hash
+from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError
 
 log = logging.getLogger(__name__)

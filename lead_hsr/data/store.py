@@ -38,21 +38,12 @@ def source_hash(files: Iterable[str | Path], root: str | Path | None = None) -> 
     """sha256 over the sorted list of source files (path relative to `root`, and size when `root` is given).
 
     Cheap enough for 200k files; a file added, removed, renamed or changed in size changes the hash.
-    Annotation files whose content matters are hashed in full with `file_sha256` by the preparers.
+    Annotation files whose content matters are hashed in full with `lead_hsr.hashing.file_sha256` by the preparers.
     """
     digest = hashlib.sha256()
     for name in sorted(str(f) for f in files):
         size = (Path(root) / name).stat().st_size if root is not None else ""
         digest.update(f"{name}\t{size}\n".encode())
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's contents (for annotation files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

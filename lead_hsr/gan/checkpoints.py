@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from lead_hsr.errors import InputError
+from lead_hsr.hashing import file_sha256
 from lead_hsr.gan.hsr import HEAD_ACTIVATIONS, LEVEL_DIVISORS, LEVEL_GROUPS
 from lead_hsr.gan.layers import LRELU_SLOPE, RESAMPLE_TAPS, fir_filter_2d
 from lead_hsr.gan.networks import (FIRST_RESOLUTION, MAPPING_LR_MULTIPLIER, MBSTD_CHANNELS, PRESETS, W_AVG_BETA,
@@ -472,21 +473,13 @@ def import_official(path: Path, expect_preset: str | None = None, drop_hsr_heads
     matches = [n for n in PRESETS if not preset_differences(preset, n)]
     snap["options"] = dict(imported_from=source)
     snap["imported"] = dict(
-        source=source, sha256=_sha256(path), format="stylegan2-ada training pickle",
+        source=source, sha256=file_sha256(path), format="stylegan2-ada training pickle",
         generator_class=data["G_ema"].class_name, matches_preset=matches[0] if matches else None,
         hsr_heads="dropped" if heads_record is not None and drop_hsr_heads else
         ("imported" if heads_record is not None else "none"),
         module_src_sha256=data["G_ema"].module_src_sha256,
         training_set_kwargs=_jsonable(data.get("training_set_kwargs")), **runtime)
     return snap
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def summary(snap: dict) -> dict:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lead_hsr.data.store import StoreWriter, file_sha256, open_store, source_hash, write_store
+from lead_hsr.data.store import StoreWriter, open_store, source_hash, write_store
+from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError
 
 
