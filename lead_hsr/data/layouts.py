@@ -31,6 +31,20 @@ ANIMALFACE_FOLDERS = {"animalface_dog": "Image/DogHead", "animalface_cat": "Imag
 ANIMALFACE_ZIP_FOLDERS = {"animalface_dog": "AnimalFace-dog", "animalface_cat": "AnimalFace-cat"}
 
 
+# Where a user gets each raw dataset (named in "missing file" errors).
+OFFICIAL_SOURCES = {
+    "celeba": "CelebA, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (img_align_celeba, img_celeba, Anno/*, Eval/list_eval_partition.txt)",
+    "mafl": "MAFL split lists (training.txt, testing.txt), https://github.com/zhzhanp/TCDCN-face-alignment (MAFL), as used by DVE",
+    "aflw_m": "MTFL, https://mmlab.ie.cuhk.edu.hk/projects/TCDCN.html, and the aflw_cropped crops distributed with DVE (https://github.com/jamt9000/DVE)",
+    "aflw_r": "AFLW_R (aflw_{train,test}_images.txt, aflw_{train,test}_keypoints.mat) distributed with DVE (https://github.com/jamt9000/DVE)",
+    "w300": "300-W, https://ibug.doc.ic.ac.uk/resources/300-W/ (AFW, HELEN, LFPW, IBUG + Bounding Boxes)",
+    "ffhq": "FFHQ, https://github.com/NVlabs/ffhq-dataset (images1024x1024)",
+    "lsun_church": "LSUN church_outdoor_train_lmdb, https://github.com/fyu/lsun",
+    "animalface": "Animal Face dataset (Si & Zhu 2012), https://vcla.stat.ucla.edu/people/zhangzhang-si/HiT/AnimalFace.zip (Image/DogHead, Image/CatHead), or the dog/cat zips StyleGAN2-ADA and the HSR authors train on, https://data-efficient-gans.mit.edu/datasets/AnimalFace-dog.zip and AnimalFace-cat.zip, each unzipped into a folder of its name (unzip AnimalFace-dog.zip -d <root>/AnimalFace-dog)",
+    "cub": "CUB-200-2011, https://www.vision.caltech.edu/datasets/cub_200_2011/",
+}
+
+
 @dataclass(frozen=True)
 class Required:
     """One file (or folder) of a layout; any of `paths`, relative to the raw root, satisfies it."""
@@ -103,8 +117,6 @@ def missing_layout(preparer: str, dataset: str, root) -> list[Required]:
 
 def raw_root_fix(dataset: str, config_file: str | None = None) -> str:
     """How to point the workflow at a dataset: the config key and file, and the official source."""
-    from lead_hsr.data.registry import OFFICIAL_SOURCES  # registry imports this module
-
     where = config_file or "the config file you run with (config/config.yaml unless --configfile overrides it)"
     return (f"Fix: get {OFFICIAL_SOURCES.get(dataset, dataset)}; set `raw.{dataset}.root` in {where} to the "
             f"directory holding it.")

@@ -33,7 +33,7 @@ from lead_hsr.data.geometry import CELEBA_ALIGNED_CROP
 from lead_hsr.data.images import ImageLoader, decode_rgb
 from lead_hsr.data.readers import celeba, gan_animalface, gan_cub, gan_ffhq, gan_lsun
 from lead_hsr.data.layouts import raw_root_fix
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import OFFICIAL_SOURCES
 from lead_hsr.data.store import StoreWriter, source_hash
 from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError

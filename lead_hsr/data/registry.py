@@ -1,8 +1,8 @@
-"""Which raw datasets each preparer reads, and where each raw dataset comes from.
+"""Which raw datasets each preparer reads (their layouts and sources: `lead_hsr.data.layouts`).
 
 Light on purpose (no torch, no numpy): the Snakefile imports it at parse time to wire prep rules to their raw
-inputs (and to check real raw roots against `lead_hsr.data.layouts`), and error messages use OFFICIAL_SOURCES
-to tell the user where to get a missing dataset.
+inputs (and to check real raw roots against `lead_hsr.data.layouts`, which also says where each dataset comes
+from: OFFICIAL_SOURCES).
 """
 
 from lead_hsr.data.layouts import PREPARER_LAYOUTS
@@ -18,16 +18,3 @@ OWN_DATA_PREPARERS = {"image_folder": ("images", "landmarks", "exclude"), "image
 SYNTHETIC_DEPENDS = {"mafl": "celeba"}
 
 RAW_DATASETS = ("celeba", "mafl", "aflw_m", "aflw_r", "w300", "ffhq", "lsun_church", "animalface", "cub")
-
-# Where a user gets each raw dataset (named in "missing file" errors).
-OFFICIAL_SOURCES = {
-    "celeba": "CelebA, https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (img_align_celeba, img_celeba, Anno/*, Eval/list_eval_partition.txt)",
-    "mafl": "MAFL split lists (training.txt, testing.txt), https://github.com/zhzhanp/TCDCN-face-alignment (MAFL), as used by DVE",
-    "aflw_m": "MTFL, https://mmlab.ie.cuhk.edu.hk/projects/TCDCN.html, and the aflw_cropped crops distributed with DVE (https://github.com/jamt9000/DVE)",
-    "aflw_r": "AFLW_R (aflw_{train,test}_images.txt, aflw_{train,test}_keypoints.mat) distributed with DVE (https://github.com/jamt9000/DVE)",
-    "w300": "300-W, https://ibug.doc.ic.ac.uk/resources/300-W/ (AFW, HELEN, LFPW, IBUG + Bounding Boxes)",
-    "ffhq": "FFHQ, https://github.com/NVlabs/ffhq-dataset (images1024x1024)",
-    "lsun_church": "LSUN church_outdoor_train_lmdb, https://github.com/fyu/lsun",
-    "animalface": "Animal Face dataset (Si & Zhu 2012), https://vcla.stat.ucla.edu/people/zhangzhang-si/HiT/AnimalFace.zip (Image/DogHead, Image/CatHead), or the dog/cat zips StyleGAN2-ADA and the HSR authors train on, https://data-efficient-gans.mit.edu/datasets/AnimalFace-dog.zip and AnimalFace-cat.zip, each unzipped into a folder of its name (unzip AnimalFace-dog.zip -d <root>/AnimalFace-dog)",
-    "cub": "CUB-200-2011, https://www.vision.caltech.edu/datasets/cub_200_2011/",
-}

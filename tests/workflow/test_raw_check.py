@@ -14,7 +14,8 @@ from lead_hsr.config import key_source
 from lead_hsr.data import synthetic
 from lead_hsr.data.layouts import PREPARER_LAYOUTS, missing_layout
 from lead_hsr.data.prepare_all import prepare
-from lead_hsr.data.registry import OFFICIAL_SOURCES, PREPARER_INPUTS, RAW_DATASETS
+from lead_hsr.data.layouts import OFFICIAL_SOURCES
+from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS
 from lead_hsr.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
