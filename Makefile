@@ -1,12 +1,13 @@
 # The two commands of the README:
 #   make demo   set up .venv, then run the whole DAG on the built-in synthetic data (CPU, minutes)
 #   make test   set up .venv, then run the test suite (unit, integration, local Slurm)
+# Cluster set-up: make slurm-profile   lets `snakemake --profile slurm` find profiles/slurm (a per-user link)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat envs/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: setup demo test dry-run report clean-demo
+.PHONY: setup demo test dry-run report clean-demo slurm-profile
 
 setup: $(STAMP)
 
@@ -26,6 +27,18 @@ test: setup
 
 dry-run: setup
 	$(BIN)/snakemake -n --configfile config/config.yaml
+
+# Snakemake looks a bare profile name up in the working directory, then its per-user and site config directories
+# (snakemake.cli.get_profile_dir). Link profiles/slurm there, under the directory Snakemake itself computes
+# ($$XDG_CONFIG_HOME/snakemake on Linux); never replace a different profile of that name.
+slurm-profile: setup
+	@dir="$$($(BIN)/python -c 'from snakemake.common import get_appdirs; print(get_appdirs().user_config_dir)')"; \
+	src="$(CURDIR)/profiles/slurm"; dest="$$dir/slurm"; \
+	if [ -e "$$dest" -o -L "$$dest" ] && [ "$$(readlink -f "$$dest")" != "$$(readlink -f "$$src")" ]; then \
+		echo "$$dest exists and is not a link to $$src: move it away, then run make slurm-profile again" >&2; \
+		exit 1; \
+	fi; \
+	mkdir -p "$$dir" && ln -sfn "$$src" "$$dest" && echo "$$dest -> $$src: snakemake --profile slurm uses it"
 
 clean-demo:
 	rm -rf results/demo work/demo demo_data

@@ -5,20 +5,32 @@
 import sys
 
 sys.path.insert(0, workflow.basedir)
-from lead_hsr.config import validate_config
+from lead_hsr.config import check_yaml_files, validate_config
+
+# YAML syntax errors with file:line:column before Snakemake's own loader reads the file (it names neither)
+check_yaml_files([f"{workflow.basedir}/config/config.yaml"])
+
 
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-validate_config(config, f"{workflow.basedir}/config/schema.yaml")
+# every key, type, range and cross-key constraint, each message naming the file the bad value came from
+validate_config(
+    config,
+    f"{workflow.basedir}/config/schema.yaml",
+    config_files=[f"{workflow.basedir}/config/config.yaml", *workflow.overwrite_configfiles],
+    overrides=workflow.config_settings.config,
+)
 
 
 include: "rules/common.smk"
+include: "rules/weights.smk"
 include: "rules/data.smk"
 include: "rules/lead.smk"
 include: "rules/landmarks.smk"
 include: "rules/hsr.smk"
 include: "rules/gan_metrics.smk"
+include: "rules/imported.smk"
 include: "rules/report.smk"
 include: "rules/figures.smk"
 include: "rules/figures_lead.smk"

@@ -5,20 +5,28 @@ Nothing here downloads implicitly. `resolve` looks a weight up in the local cach
 with internet (a cluster login node). A run may instead select a stand-in explicitly (`"random"`, or the path of
 a state dict trained by this pipeline); `choose` returns a `WeightChoice` whose `record()` goes into every result.
 
-Command line (what `snakemake --cores 1 fetch_weights` runs):
-    python -m lead_hsr.weights fetch --cache-dir weights_cache [NAME ...]
-    python -m lead_hsr.weights list
+In the workflow every weight a configured job loads is a file: jobs declare it as an input (unless the config
+selects a stand-in), and the weights the cache lacks are the outputs of one `fetch_weights` job on the login node
+(rules/weights.smk). Which weight each consumer loads is defined here (METRIC_EXTRACTOR_WEIGHTS, PPL_DISTANCE_WEIGHTS,
+HSR_EXTRACTOR_WEIGHTS) so the Snakefile can read it without importing torch.
+
+Command line (what the `fetch_weights` job runs; the venv's interpreter, never a bare `python`):
+    .venv/bin/python -m lead_hsr.weights fetch --cache-dir weights_cache [NAME ...]
+    .venv/bin/python -m lead_hsr.weights list
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
+import shlex
+import shutil
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from lead_hsr.errors import InputError
+from lead_hsr.hashing import file_sha256
 
 RANDOM_STANDIN = "random"  # the one spelling of the "random init" stand-in in configs and records
 
@@ -49,6 +57,19 @@ REGISTRY: dict[str, WeightSpec] = {
         used_by="precision/recall (VGG16 fc2 via torch-fidelity) and the LPIPS-VGG16 trunk for PPL",
         hash_prefix="397923af",
     ),
+    # NVlabs' metric networks (TorchScript, torch.jit.load), what the StyleGAN2-ADA / HSR papers' numbers used
+    # (DESIGN §7); stylegan2-ada-pytorch metrics/metric_utils.py detector URLs.
+    "nvlabs-inception-2015-12-05": WeightSpec(
+        file_name="inception-2015-12-05.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+        used_by="FID (paper default): NVlabs' TorchScript Inception-v3, uint8 NCHW in, return_features=True -> 2048-d",
+    ),
+    "nvlabs-vgg16": WeightSpec(
+        file_name="vgg16.pt",
+        url="https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt",
+        used_by="precision/recall (return_features=True) and PPL's LPIPS (return_lpips=True, resize_images=False), "
+        "paper default: NVlabs' TorchScript VGG16",
+    ),
     "vit_base_patch16_224.dino": WeightSpec(
         file_name="vit_base_patch16_224.dino.safetensors",
         url="https://huggingface.co/timm/vit_base_patch16_224.dino/resolve/main/model.safetensors",
@@ -74,6 +95,38 @@ REGISTRY: dict[str, WeightSpec] = {
 }
 
 
+# Which registered weight each consumer loads (None: nothing pretrained). One home: the loaders and the DAG read it.
+# metrics.fid/pr `extractor` -> weight (FID/Mahalanobis, precision/recall); "random-cnn" loads none
+METRIC_EXTRACTOR_WEIGHTS = {"inception": "inception-2015-12-05", "vgg16": "vgg16",
+                            "nvlabs-inception": "nvlabs-inception-2015-12-05", "nvlabs-vgg16": "nvlabs-vgg16"}
+# metrics.ppl `distance` -> weight: the lpips package's VGG16 trunk, or NVlabs' TorchScript vgg16.pt
+PPL_DISTANCE_WEIGHTS = {"lpips-vgg": "vgg16", "nvlabs-vgg16": "nvlabs-vgg16"}
+DEFAULT_PPL_DISTANCE = "lpips-vgg"  # when metrics.ppl.distance is not given
+HSR_EXTRACTOR_WEIGHTS = {
+    "vit_dino": "vit_base_patch16_224.dino",
+    "deit": "deit_base_patch16_224",
+    "resnet50": "resnet50",
+    "resnet50_dino": "resnet50.dino",
+    "vit_random": None,  # random init by definition (Table 4.1 baseline)
+}
+DOWNLOAD_TIMEOUT_S = 60  # per connection attempt / read: an offline node fails in seconds, not hours
+
+
+def metric_weight(extractor: str, standin: str | None = None) -> str | None:
+    """The weight a metric feature extractor loads: None for a stand-in or a weight-free extractor (random-cnn)."""
+    return None if standin is not None else METRIC_EXTRACTOR_WEIGHTS.get(extractor)
+
+
+def ppl_weight(distance: str | None = None, standin: str | None = None) -> str | None:
+    """The weight PPL's LPIPS distance loads (`metrics.ppl.distance`; None -> DEFAULT_PPL_DISTANCE)."""
+    return None if standin is not None else PPL_DISTANCE_WEIGHTS[distance or DEFAULT_PPL_DISTANCE]
+
+
+def hsr_extractor_weight(extractor: str, extractor_weights: str = "pretrained") -> str | None:
+    """The weight an HSR extractor loads: None unless `extractor_weights` is "pretrained" (random, state_dict:...)."""
+    return HSR_EXTRACTOR_WEIGHTS.get(extractor) if extractor_weights == "pretrained" else None
+
+
 def spec(name: str) -> WeightSpec:
     if name not in REGISTRY:
         raise InputError(
@@ -83,8 +136,10 @@ def spec(name: str) -> WeightSpec:
     return REGISTRY[name]
 
 
-def fetch_command(name: str, cache_dir: str | Path) -> str:
-    return f"python -m lead_hsr.weights fetch --cache-dir {cache_dir} {name}"
+def fetch_command(names, cache_dir: str | Path) -> str:
+    """The one command that fetches `names` (a name or a list) into the cache, with this interpreter."""
+    names = [names] if isinstance(names, str) else list(names)
+    return shlex.join([sys.executable, "-m", "lead_hsr.weights", "fetch", "--cache-dir", str(cache_dir), *names])
 
 
 def resolve(name: str, cache_dir: str | Path | None) -> Path:
@@ -139,22 +194,22 @@ def choose(name: str, cache_dir: str | Path | None, standin: str | None = None) 
     return WeightChoice(name, path, "file")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_hash(name: str, entry: WeightSpec, path: Path) -> None:
-    actual = _sha256(path)
+    actual = file_sha256(path)
     expected = entry.sha256 or entry.hash_prefix
     if expected and not actual.startswith(expected):
         raise InputError(
             f"{path}: sha256 {actual} does not match the registered {expected} for {name!r} "
             f"(source {entry.url}); delete the file and fetch it again"
         )
+
+
+def _download(url: str, destination: Path) -> None:
+    """Stream `url` (https or file) to `destination`; a dead network fails within DOWNLOAD_TIMEOUT_S."""
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(destination, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def fetch(name: str, cache_dir: str | Path) -> Path:
@@ -165,10 +220,8 @@ def fetch(name: str, cache_dir: str | Path) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    import torch.hub  # heavy import only when fetching
-
     try:
-        torch.hub.download_url_to_file(entry.url, str(partial), progress=False)
+        _download(entry.url, partial)
     except Exception as error:  # network/HTTP/file errors all mean the same thing to the user
         partial.unlink(missing_ok=True)
         raise InputError(
@@ -183,6 +236,59 @@ def fetch(name: str, cache_dir: str | Path) -> Path:
         raise
     os.replace(partial, target)
     return target
+
+
+def _reachable(url: str) -> str | None:
+    """None when the first byte of `url` can be read, else why not (no download)."""
+    request = urllib.request.Request(url, headers={"Range": "bytes=0-0"})  # GET: signed URLs refuse HEAD
+    try:
+        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            response.read(1)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def missing_weights_message(names, cache_dir: str | Path, reasons: dict | None = None) -> str:
+    """Every missing weight at once: path, source URL, exact file name, and the one command that fetches them all."""
+    reasons = reasons or {}
+    lines = [f"{len(names)} pretrained weight(s) missing from the weights cache {cache_dir}/ "
+             f"(config key `weights_cache`):"]
+    for name in names:
+        entry = spec(name)
+        lines.append(f"  - {name} (used by: {entry.used_by})\n"
+                     f"      path: {Path(cache_dir) / entry.file_name}\n"
+                     f"      source: {entry.url}\n"
+                     f"      save it as: {entry.file_name}"
+                     + (f"\n      download failed here: {reasons[name]}" if name in reasons else ""))
+    lines.append("Fetch them all on a machine with internet (e.g. the cluster login node), in the directory Snakemake runs in:\n"
+                 f"  {fetch_command(names, cache_dir)}\n"
+                 "or download each source to its path (exact file name above), then start Snakemake again. "
+                 f"To run without one, select a stand-in explicitly in the config ({RANDOM_STANDIN!r}); "
+                 "results then record it.")
+    return "\n".join(lines)
+
+
+def fetch_all(names, cache_dir: str | Path) -> list[Path]:
+    """Fetch every missing weight of `names`, or fail naming ALL of them before downloading any.
+
+    Every source is probed first (one byte), so an offline machine reports the whole list at once and a half
+    reachable one downloads nothing that the failed job's clean-up would delete again.
+    """
+    missing = [name for name in names if not (Path(cache_dir) / spec(name).file_name).is_file()]
+    reasons = {name: why for name in missing if (why := _reachable(spec(name).url))}
+    if reasons:
+        raise InputError(missing_weights_message(missing, cache_dir, reasons))
+    failed = {}
+    for name in missing:
+        try:
+            fetch(name, cache_dir)
+        except InputError as error:  # keep going: one message names every weight still missing
+            cause = error.__cause__
+            failed[name] = f"{type(cause).__name__}: {cause}" if cause else str(error)
+    if failed:
+        raise InputError(missing_weights_message(list(failed), cache_dir, failed))
+    return [Path(cache_dir) / spec(name).file_name for name in names]
 
 
 def load_timm(name: str, architecture: str, choice: WeightChoice, **timm_kwargs):
@@ -213,8 +319,13 @@ def _main(argv: list[str] | None = None) -> int:
         for name, entry in REGISTRY.items():
             print(f"{name}\t{entry.file_name}\t{entry.url}\t{entry.used_by}")
         return 0
-    for name in args.names or list(REGISTRY):
-        print(f"{name}: {fetch(name, args.cache_dir)}")
+    try:
+        paths = fetch_all(args.names or list(REGISTRY), args.cache_dir)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
     return 0
 
 

@@ -1,7 +1,12 @@
 # Path helpers and config lookups shared by every rule file. No logic beyond building paths.
 from pathlib import Path
 
-from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
+import os
+
+from lead_hsr.config import key_source
+from lead_hsr.data.layouts import missing_layout, missing_raw_message
+from lead_hsr.data.registry import OWN_DATA_PREPARERS, PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
+from lead_hsr.errors import InputError
 
 RESULTS = config["results"]
 WORK = config["work_dir"]  # undeclared checkpoints and caches: Snakemake never deletes them on retry
@@ -16,7 +21,9 @@ wildcard_constraints:
 localrules:
     all,
     data,
+    own_data,
     table,
+    training_curves,
     fetch_weights,
 
 
@@ -48,14 +55,71 @@ def preparer_of(store):
     return config["prepared"][store]["preparer"]
 
 
+def own_data_paths(store):
+    """Your own data (`image_folder*` preparers): {"images": ..., "landmarks": ...} from the store's entry."""
+    spec = config["prepared"][store]
+    return {key: spec[key] for key in OWN_DATA_PREPARERS[preparer_of(store)] if key in spec}
+
+
 def raw_inputs(store):
-    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked by the job itself."""
+    """Synthetic trees are produced by the DAG, so they are inputs; real roots are checked now, as the DAG is built.
+    Own image folders / landmark files are inputs too: editing them reruns the preparation."""
+    if preparer_of(store) in OWN_DATA_PREPARERS:
+        return list(own_data_paths(store).values())
+    check_raw_roots(store)
     needed = PREPARER_INPUTS[preparer_of(store)]
     return [raw_root(d) for d in needed if d in SYNTHETIC.get("datasets", {})]
 
 
+# Set by the test suite to plan paper DAGs without the datasets; a real run never sets it.
+SKIP_RAW_CHECK = os.environ.get("LEAD_HSR_SKIP_RAW_CHECK") == "1"
+
+
+def raw_config_file(dataset):
+    """Where `raw.<dataset>.root` is set (config file relative to the repository, or --config)."""
+    source = key_source(("raw", dataset, "root"), f"{workflow.basedir}/config/config.yaml",
+                        workflow.config_settings.configfiles, workflow.config_settings.config)
+    try:
+        return Path(source).resolve().relative_to(Path(workflow.basedir).resolve()).as_posix()
+    except (ValueError, OSError):
+        return source
+
+
+def raw_root_problems(store):
+    """One message per real raw root of `store` that lacks the files defining its layout (lead_hsr.data.layouts)."""
+    preparer = preparer_of(store)
+    return [missing_raw_message(d, raw_root(d), preparer, store, missing, raw_config_file(d))
+            for d in PREPARER_INPUTS[preparer] if d not in SYNTHETIC.get("datasets", {})
+            if (missing := missing_layout(preparer, d, raw_root(d)))]
+
+
+def check_raw_roots(store):
+    """Fail at DAG build (`snakemake -n` included), before any submission, if `store` cannot be prepared."""
+    if SKIP_RAW_CHECK or Path(prepared(store)).exists():  # a prepared store needs no raw data
+        return
+    problems = raw_root_problems(store)
+    if problems:
+        others = [s for s in config["prepared"] if s != store and not Path(prepared(s)).exists()
+                  and raw_root_problems(s)]
+        also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
+        raise InputError("\n".join(problems) + also)
+
+
 def raw_roots_of(store):
+    if preparer_of(store) in OWN_DATA_PREPARERS:
+        return own_data_paths(store)
     return {d: raw_root(d) for d in PREPARER_INPUTS[preparer_of(store)]}
+
+
+def own_table_targets():
+    """Every table of `report.own_tables` (part of `all` and `own_data`)."""
+    return [path for table_id, file in TABLE_FILES.items() if file != TABLES_YAML for path in table_outputs(table_id)]
+
+
+def own_data_targets():
+    """Every prepared store of your own data, its preview, and the own tables (`snakemake own_data`)."""
+    stores = [s for s in config["prepared"] if preparer_of(s) in OWN_DATA_PREPARERS]
+    return [prepared(s) for s in stores] + [f"{RESULTS}/figures/data_{s}.png" for s in stores] + own_table_targets()
 
 
 def log_path(*parts):
@@ -120,6 +184,12 @@ def feature_weights(w):
     return stage2_weights(w.stage1, w.stage2, w.dim, w.proj)
 
 
+def landmark_normaliser(dataset):
+    """`lead.datasets.<name>.normaliser` ({pair: [i, j]} or box); absent: the store's protocol eye pair (metrics.iod)."""
+    spec = LEAD["datasets"][dataset]
+    return spec.get("normaliser", spec["store"])
+
+
 def regression_options():
     return {**LEAD["regression"], "crop": config["geometry"]["crop"]}
 
@@ -153,6 +223,12 @@ from lead_hsr.report.spec import load_tables, table_runs
 
 TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
 TABLES = load_tables(TABLES_YAML)
+# Own data: tables of your own runs (`report.own_tables`, same format; ids `own_<name>`), built by `own_data`.
+TABLE_FILES = {table_id: TABLES_YAML for table_id in TABLES}
+if config["report"].get("own_tables"):
+    OWN_TABLES = load_tables(config["report"]["own_tables"], own=True)
+    TABLES.update(OWN_TABLES)
+    TABLE_FILES.update({table_id: config["report"]["own_tables"] for table_id in OWN_TABLES})
 
 
 def feature_path(run):
@@ -175,6 +251,8 @@ def run_paths(run, table_id=None):
         return [f"{RESULTS}/lead/regression/{feature_path(run)}/dataset~{run['dataset']}/"
                 f"annotations~{run['annotations']}/seed~{seed}/metrics.json" for seed in seeds]
     name = "als.json" if table_id in ALS_TABLES else "metrics.json"
+    if "imported" in run:   # a released network (hsr.imported), evaluated by the same metric jobs
+        return [f"{RESULTS}/hsr/metrics/imported~{run['imported']}/{name}"]
     return [f"{RESULTS}/hsr/metrics/dataset~{run['dataset']}/aug~{run['aug']}/plr~{run['plr']}/hsr~{run['hsr']}/"
             f"hsr_levels~{run['hsr_levels']}/{name}"]
 
@@ -202,8 +280,18 @@ def figure_targets():
     return [f"{RESULTS}/figures/{fig}.png" for fig in config["report"].get("figures", [])]
 
 
+def results_targets():
+    """Every table (thesis and own), figure, data preview and architecture card the config asks for."""
+    return data_targets() + arch_card_targets() + report_targets() + figure_targets() + own_table_targets()
+
+
+def training_curves_dir():
+    """One training-curve figure per run under WORK (rules/report.smk), drawn once every result exists."""
+    return f"{RESULTS}/training_curves"
+
+
 def all_targets():
-    return data_targets() + arch_card_targets() + report_targets() + figure_targets()
+    return results_targets() + [training_curves_dir()]
 
 
 # ---- HSR ----
@@ -223,8 +311,15 @@ def gan_start_snapshot():
     return f"network-snapshot-{float(HSR['start_kimg']):g}.pt"
 
 
-def gan_options(w, **fixed):
-    """Training options of one GAN run: config `hsr.train` + the dataset's overrides + what the path says."""
+def gan_prefix_state():
+    """The baseline prefix's full trainer state at `hsr.start_kimg` (the full baseline continues from it)."""
+    return f"training-state-{float(HSR['start_kimg']):g}.pt"
+
+
+def gan_options(w, part="full", **fixed):
+    """Training options of one GAN run: config `hsr.train` + the dataset's overrides + what the path says.
+    A baseline is two jobs: `part="prefix"` trains to `hsr.start_kimg` (the HSR runs' snapshot), the full run
+    continues from the prefix's training state."""
     run = {**dict(w), **fixed}
     dataset = HSR["datasets"][run["gan_dataset"]]
     opts = {**HSR["train"], **dataset.get("train", {})}
@@ -232,15 +327,83 @@ def gan_options(w, **fixed):
                 xflip=dataset.get("xflip", True))
     if run["plr"] == "off":
         opts["pl_weight"] = 0
-    if run["hsr"] == "none":
-        opts["export_snapshots_kimg"] = [HSR["start_kimg"]]
+    if run["hsr"] == "none" and part == "prefix":
+        if not 0 < HSR["start_kimg"] < opts["total_kimg"]:
+            raise ValueError(f"hsr.start_kimg {HSR['start_kimg']} must lie inside (0, total_kimg "
+                             f"{opts['total_kimg']}); fix the config")
+        opts.update(total_kimg=HSR["start_kimg"], export_snapshots_kimg=[HSR["start_kimg"]], prefix=True)
+    elif run["hsr"] == "none":
+        opts["continue_from"] = gan_run_file(gan_prefix_state(), **run)
     else:
-        opts["init_from"] = gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
+        opts["init_from"] = gan_init_from(run)
         # the HSR run continues the baseline: same total length, counted from the snapshot it starts from
         opts["total_kimg"] = opts["total_kimg"] - HSR["start_kimg"]
         opts["hsr"] = {**HSR.get("hsr", {}), **HSR["extractors"][run["hsr"]], "extractor": run["hsr"],
                        "levels": run["hsr_levels"]}
     return opts
+
+
+# ---- pretrained weights: cache files, inputs of the jobs that load them (fetched by rules/weights.smk) ----
+from lead_hsr import weights as pretrained  # light: torch only when a weight is loaded
+
+
+def weight_files(*names):
+    """Cache files of registered weights, in order, without repeats; None (a stand-in: no file) is skipped."""
+    return [f"{config['weights_cache']}/{pretrained.spec(n).file_name}" for n in dict.fromkeys(names) if n]
+
+
+def fid_weight():
+    """The FID extractor's weight (also Fig. 4.6's Mahalanobis features); None for a stand-in or random-cnn."""
+    fid = HSR["metrics"]["fid"]
+    return pretrained.metric_weight(fid["extractor"], fid.get("standin"))
+
+
+def gan_metrics_weights():
+    """FID, precision/recall and PPL (LPIPS-VGG16) weights of `gan_metrics`, as the config selects them."""
+    pr, ppl = HSR["metrics"]["pr"], HSR["metrics"]["ppl"]
+    return [fid_weight(), pretrained.metric_weight(pr["extractor"], pr.get("standin")),
+            pretrained.ppl_weight(ppl.get("distance"), ppl.get("standin"))]
+
+
+def hsr_extractor_weight(extractor):
+    """The weight an HSR run's extractor loads (config `extractor_weights`: pretrained | random | state_dict:...)."""
+    if extractor not in HSR["extractors"]:  # "none" (a baseline wildcard tried against this rule): nothing to load
+        return None
+    settings = {**HSR.get("hsr", {}), **HSR["extractors"][extractor]}
+    return pretrained.hsr_extractor_weight(extractor, settings.get("extractor_weights", "pretrained"))
+
+
+def configured_weights():
+    """Every registered weight some job of this config loads (what `fetch_weights` fetches when missing)."""
+    if not HSR:
+        return []
+    names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]]
+    return [name for name in dict.fromkeys(names) if name]
+
+
+# ---- imported official checkpoints (rules/imported.smk; lead_hsr.gan.checkpoints) ----
+def imported_spec(name):
+    """One `hsr.imported` entry: pickle, dataset (whose real store its metrics use), drop_hsr_heads, expect_preset."""
+    imported = HSR.get("imported") or {}
+    if name not in imported:
+        raise ValueError(f"imported network {name!r} is not configured; add it under hsr.imported "
+                         f"(configured: {sorted(imported)})")
+    if imported[name]["dataset"] not in HSR["datasets"]:
+        raise ValueError(f"hsr.imported.{name}.dataset {imported[name]['dataset']!r} is not one of hsr.datasets "
+                         f"{sorted(HSR['datasets'])}")
+    return imported[name]
+
+
+def imported_network(name):
+    return f"{RESULTS}/hsr/imported/{name}/network.pt"
+
+
+def gan_init_from(run):
+    """What an HSR run starts from: its dataset's `start_from` imported network, else its baseline's snapshot."""
+    start = HSR["datasets"][run["gan_dataset"]].get("start_from")
+    if start:
+        return imported_network(start)
+    return gan_run_file(gan_start_snapshot(), **{**run, "hsr": "none", "hsr_levels": "none"})
 
 
 # ---- figures (rules/figures.smk): a chapter-4 figure compares a baseline run with its HSR run ----

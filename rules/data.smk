@@ -77,3 +77,9 @@ rule data:
     """Every prepared store and its preview figure (`snakemake data`)."""
     input:
         data_targets(),
+
+
+rule own_data:
+    """Your own data: every `image_folder*` store, its preview, and the tables of `report.own_tables`."""
+    input:
+        own_data_targets(),

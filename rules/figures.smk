@@ -129,6 +129,7 @@ rule fig_4_6:
     """Fig. 4.6: per dataset, the generated images farthest (Mahalanobis) from the real feature moments."""
     input:
         **WORST_INPUTS,
+        weights=weight_files(fid_weight()),
     output:
         report(f"{RESULTS}/figures/fig_4.6.png", caption="captions/fig_4.6.rst", category="Figures"),
     params:

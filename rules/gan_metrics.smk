@@ -6,6 +6,7 @@ rule gan_metrics:
     input:
         network=gan_run_file("network.pt"),
         store=lambda w: prepared(HSR["datasets"][w.gan_dataset]["store"]),
+        weights=weight_files(*gan_metrics_weights()),
     output:
         metrics=f"{RESULTS}/hsr/metrics/{GAN_RUN}/metrics.json",
         ppl=f"{RESULTS}/hsr/metrics/{GAN_RUN}/ppl_distances.npy",

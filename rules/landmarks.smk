@@ -17,7 +17,7 @@ rule regress_all:
         predictions=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy"],
     params:
         options=lambda w: regression_options(),
-        eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+        normaliser=lambda w: landmark_normaliser(w.dataset),
         runs=[("all", 0)],
     conda:
         "../envs/environment.yaml"
@@ -42,7 +42,7 @@ rule regress_fewshot:
         predictions=fewshot_outputs("predictions.npy"),
     params:
         options=lambda w: regression_options(),
-        eyes=lambda w: LEAD["datasets"][w.dataset]["store"],
+        normaliser=lambda w: landmark_normaliser(w.dataset),
         runs=fewshot_runs(),
     conda:
         "../envs/environment.yaml"

@@ -1,7 +1,7 @@
-# Tables (generic aggregation of run metric JSONs from config/tables.yaml) and the HTML report.
+# Tables (generic aggregation of run metric JSONs from config/tables.yaml), training curves and the HTML report.
 
 wildcard_constraints:
-    table="(table|fig)_[0-9]+\.[0-9]+",
+    table="(table|fig)_[0-9]+\.[0-9]+|own_[A-Za-z0-9_]+",
 
 
 rule table:
@@ -14,7 +14,7 @@ rule table:
         tex=f"{RESULTS}/tables/{{table}}.tex",
     params:
         runs=lambda w: table_inputs(w.table),
-        tables_yaml=TABLES_YAML,
+        tables_yaml=lambda w: TABLE_FILES[w.table],
         footnote=config["report"].get("footnote"),
     conda:
         "../envs/environment.yaml"
@@ -27,3 +27,29 @@ rule table:
         runtime=10,
     script:
         f"{SCRIPTS}/table.py"
+
+
+rule training_curves:
+    """One training-curve figure per run under work_dir (its log.csv), for the HTML report."""
+    input:
+        results_targets(),    # after every training run the config needs has finished
+    output:
+        report(
+            directory(training_curves_dir()),
+            patterns=["{run}.png"],
+            caption="captions/training_curves.rst",
+            category="Training curves",
+        ),
+    params:
+        work_dir=WORK,
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("training_curves"),
+    benchmark:
+        bench_path("training_curves")
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        f"{SCRIPTS}/training_curves.py"

@@ -9,5 +9,5 @@ with job_log(snakemake):
     # rules/landmarks.smk); each run also writes predictions.npy beside its metrics.json.
     outputs = {(str(count), int(seed)): Path(path)
                for (count, seed), path in zip(snakemake.params.runs, snakemake.output.metrics, strict=True)}
-    regression_runs(Path(snakemake.input.weights), Path(snakemake.input.store), snakemake.params.eyes, outputs,
+    regression_runs(Path(snakemake.input.weights), Path(snakemake.input.store), snakemake.params.normaliser, outputs,
                     snakemake.params.options)

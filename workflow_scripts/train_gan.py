@@ -1,4 +1,4 @@
-"""Train one StyleGAN2-ADA run (baseline, or HSR resumed from the baseline's snapshot)."""
+"""Train one StyleGAN2-ADA run (a baseline's prefix, the rest of the baseline, or HSR from the prefix's snapshot)."""
 from pathlib import Path
 
 from lead_hsr.gan.training import train_gan
@@ -7,5 +7,5 @@ from lead_hsr.train import ddp
 
 with job_log(snakemake):  # one process per GPU the job was given (DDP), a single process on a CPU
     ddp.launch(train_gan, ddp.processes_for(snakemake.resources.gpu), Path(snakemake.input.store),
-               Path(snakemake.output.network).parent, snakemake.params.options, Path(snakemake.params.work_dir),
+               Path(snakemake.output[0]).parent, snakemake.params.options, Path(snakemake.params.work_dir),
                time_budget_from_runtime(snakemake.resources.runtime))

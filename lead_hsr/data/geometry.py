@@ -87,6 +87,19 @@ def resize(image: np.ndarray, landmarks, height: int, width: int, resample=Image
     return out, _as_landmarks(landmarks) * scale
 
 
+def centre_square(image: np.ndarray, landmarks):
+    """Largest centred square (side = the shorter image side), as StyleGAN2-ADA's dataset_tool `center-crop`."""
+    height, width = image.shape[:2]
+    side = min(height, width)
+    return crop(image, landmarks, (height - side) // 2, (width - side) // 2, side, side)
+
+
+def centre_square_resize(image: np.ndarray, landmarks, size: int = RESIZE):
+    """`centre_square`, then resize to size x size (keeps the aspect ratio; own-data `transform: centre_crop`)."""
+    cropped, moved = centre_square(image, landmarks)
+    return resize(cropped, moved, size, size)
+
+
 def celeba_aligned(image: np.ndarray, landmarks, size: int = RESIZE):
     """Aligned CelebA: crop 178 x 178 at top 30, left 0, then resize to `size` (DVE MAFLAligned)."""
     top, left, height, width = CELEBA_ALIGNED_CROP

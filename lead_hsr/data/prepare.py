@@ -28,8 +28,11 @@ import pandas as pd
 from lead_hsr.data import geometry as geo
 from lead_hsr.data.images import ImageLoader
 from lead_hsr.data.readers import aflw_m, aflw_r, celeba, mafl, w300
+from lead_hsr.data.layouts import raw_root_fix
+from lead_hsr.data.registry import PREPARER_INPUTS
 from lead_hsr.data.readers.common import check_inside
-from lead_hsr.data.store import Store, StoreWriter, file_sha256, open_store, source_hash
+from lead_hsr.data.store import Store, StoreWriter, open_store, source_hash
+from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -60,12 +63,12 @@ class Item:
     transform: Callable  # (image, landmarks) -> (image, landmarks) at the store size
     columns: dict = field(default_factory=dict)  # extra table columns
     raw: str = ""  # raw dataset (key of raw_roots) that `file` is relative to
+    size: tuple[int, int] | None = None  # (height, width) the annotations state for the image, checked on decode
 
 
 def _root(raw_roots: dict, key: str, name: str) -> Path:
     if key not in raw_roots or raw_roots[key] in (None, ""):
-        raise InputError(f"preparer '{name}': no raw root configured for '{key}'. "
-                         f"Fix: set raw.{key} in the config to the folder holding the dataset.")
+        raise InputError(f"preparer '{name}': no raw root configured for '{key}'. {raw_root_fix(key)}")
     return Path(raw_roots[key])
 
 
@@ -82,8 +85,10 @@ def check_counts(name: str, items: list[Item], expected: dict[str, int] | None) 
              for split, count in expected.items() if found[split] != count]
     if wrong:
         raise InputError(
-            f"preparer '{name}': " + "; ".join(wrong) + ". Fix: point the raw root at the complete official "
-            "dataset, or (synthetic/custom layouts) declare the counts in the config (expected_counts)."
+            f"preparer '{name}': " + "; ".join(wrong) + ". Fix: point "
+            + " and ".join(f"`raw.{raw}.root`" for raw in PREPARER_INPUTS.get(name, ["<dataset>"]))
+            + " in the config at the complete official dataset, or (synthetic/custom layouts) declare the counts "
+            "in the config (expected_counts)."
         )
 
 
@@ -137,9 +142,14 @@ def write_plan(name: str, plan: Plan, out: Path, geometry: geo.Geometry, raw_roo
     keep = []
     with StoreWriter(out, len(items), (geometry.resize, geometry.resize), plan.k) as writer:
         for index, item in enumerate(items):
-            image = loader.load(item.path, label=item.file)
+            image = loader.load(item.path, label=item.file, named_by=item.where)
             if image is None:
                 continue
+            if item.size is not None and tuple(image.shape[:2]) != tuple(item.size):
+                raise InputError(
+                    f"{item.where}: the annotations give image {item.path} the size {item.size[1]} x {item.size[0]} "
+                    f"px (width x height), the file is {image.shape[1]} x {image.shape[0]}. Expected the images the "
+                    "annotation files were made for. Fix: restore the images and annotations from one download.")
             check_inside(item.landmarks, image.shape[0], image.shape[1], item.where, str(item.path))
             prepared, landmarks = item.transform(image, item.landmarks)
             writer.put(index, prepared, landmarks)
@@ -196,9 +206,15 @@ def _aligned_plan(root: Path, names_by_split: list[tuple[str, list[str]]], size:
 
 
 def _mafl_lists(raw_roots: dict, name: str) -> tuple[dict[str, list[str]], list[Path]]:
+    """MAFL train/test image names (disjoint: an image in both would leak test images into training)."""
     root = _root(raw_roots, "mafl", name)
-    return ({split: mafl.read_split(root, split) for split in ("train", "test")},
-            [root / file for file in mafl.SPLIT_FILES.values()])
+    lists = {split: mafl.read_split(root, split) for split in ("train", "test")}
+    both = sorted(set(lists["train"]) & set(lists["test"]))
+    if both:
+        raise InputError(f"{root / mafl.SPLIT_FILES['train']} and {root / mafl.SPLIT_FILES['test']}: {len(both)} "
+                         f"image(s) in both splits (e.g. {both[0]}); expected disjoint lists. Fix: restore both "
+                         "files from the MAFL distribution.")
+    return lists, [root / file for file in mafl.SPLIT_FILES.values()]
 
 
 def collect_celeba_ssl(name: str, raw_roots: dict, geometry: geo.Geometry, seed: int) -> Plan:
@@ -243,6 +259,7 @@ def collect_mafl_unaligned(name: str, raw_roots: dict, geometry: geo.Geometry, s
                 if image not in index_of:
                     raise InputError(f"{source.path}: no row for {image} (named by the MAFL {split} list). "
                                      "Fix: use the complete official CelebA annotation file.")
+            celeba.check_landmarks_in_box(rows, boxes, image)
             x, y, width, height = boxes.values[box_of[image]]
             zoom = geo.sample_zoom(rng, split)
             columns = {"zoom": zoom, "bbox_x0": x, "bbox_y0": y, "bbox_x1": x + width, "bbox_y1": y + height}
@@ -282,7 +299,10 @@ def collect_aflw_r(name: str, raw_roots: dict, geometry: geo.Geometry, seed: int
     items, files = [], []
     for split in ("train", "test"):
         annotations = aflw_r.read_split(root, split)
-        items += _annotation_items("aflw_r", root, split, annotations, lambda i: resize)
+        split_items = _annotation_items("aflw_r", root, split, annotations, lambda i: resize)
+        for item, size in zip(split_items, annotations.extra["hw"]):
+            item.size = (int(size[0]), int(size[1]))  # the .mat's `hw` (height, width) of each image
+        items += split_items
         files += [root / f"aflw_{split}_images.txt", root / f"aflw_{split}_keypoints.mat"]
     return Plan(items, 5, files)
 

@@ -32,8 +32,10 @@ from lead_hsr.data import geometry
 from lead_hsr.data.geometry import CELEBA_ALIGNED_CROP
 from lead_hsr.data.images import ImageLoader, decode_rgb
 from lead_hsr.data.readers import celeba, gan_animalface, gan_cub, gan_ffhq, gan_lsun
-from lead_hsr.data.registry import OFFICIAL_SOURCES
-from lead_hsr.data.store import StoreWriter, file_sha256, source_hash
+from lead_hsr.data.layouts import raw_root_fix
+from lead_hsr.data.layouts import OFFICIAL_SOURCES
+from lead_hsr.data.store import StoreWriter, source_hash
+from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -71,10 +73,7 @@ def box_downsample(image: np.ndarray, resolution: int) -> np.ndarray:
 
 def centre_crop_square(image: np.ndarray) -> np.ndarray:
     """Largest centred square (side = the shorter image side)."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return image[top:top + side, left:left + side]
+    return geometry.centre_square(image, np.empty((0, 2)))[0]
 
 
 def crop_box(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -92,7 +91,7 @@ def check_counts(name: str, raw: str, root: Path, found: dict[str, int], expecte
         if found.get(split, 0) != count:
             raise InputError(
                 f"{root}: found {found.get(split, 0)} {split} images for {name}, expected {count}. Fix: complete "
-                f"or re-extract the raw data ({OFFICIAL_SOURCES.get(raw, raw)}), or, for a deliberately "
+                f"or re-extract the raw data under `raw.{raw}.root` ({OFFICIAL_SOURCES.get(raw, raw)}), or, for a deliberately "
                 "different set (synthetic/partial), set its expected counts in the config (expected_counts)."
             )
 
@@ -101,7 +100,7 @@ def _raw_root(raw: str, raw_roots: dict[str, Path], name: str) -> Path:
     if raw_roots.get(raw) in (None, ""):
         raise InputError(
             f"no raw root configured for {raw!r} (needed to prepare {name!r}); got {sorted(raw_roots)}. "
-            f"Fix: set raw.{raw} in the config to the download of {OFFICIAL_SOURCES.get(raw, raw)}."
+            f"{raw_root_fix(raw)}"
         )
     return Path(raw_roots[raw])
 

@@ -38,21 +38,12 @@ def source_hash(files: Iterable[str | Path], root: str | Path | None = None) -> 
     """sha256 over the sorted list of source files (path relative to `root`, and size when `root` is given).
 
     Cheap enough for 200k files; a file added, removed, renamed or changed in size changes the hash.
-    Annotation files whose content matters are hashed in full with `file_sha256` by the preparers.
+    Annotation files whose content matters are hashed in full with `lead_hsr.hashing.file_sha256` by the preparers.
     """
     digest = hashlib.sha256()
     for name in sorted(str(f) for f in files):
         size = (Path(root) / name).stat().st_size if root is not None else ""
         digest.update(f"{name}\t{size}\n".encode())
-    return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's contents (for annotation files)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -233,22 +224,42 @@ def _missing(path: Path, what: str) -> InputError:
     )
 
 
+def _damaged(file: Path, expected: str, error) -> InputError:
+    return InputError(f"{file}: damaged prepared store file ({error}); expected {expected}. Fix: delete "
+                      f"{file.parent} and rerun the dataset's prepare rule.")
+
+
 def open_store(path: str | Path) -> Store:
     """Open a prepared store without decoding any image (images are a read-only memmap)."""
     path = Path(path)
     for name in (IMAGES_FILE, TABLE_FILE, MANIFEST_FILE):
         if not (path / name).is_file():
             raise _missing(path, name)
-    manifest = json.loads((path / MANIFEST_FILE).read_text())
-    images = np.load(path / IMAGES_FILE, mmap_mode="r")
-    k = int(manifest.get("K", 0))
+    try:
+        manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+        k = int(manifest.get("K", 0))
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise _damaged(path / MANIFEST_FILE, "a JSON object with the store's manifest", error) from None
+    try:
+        images = np.load(path / IMAGES_FILE, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as error:
+        raise _damaged(path / IMAGES_FILE, "a .npy array of uint8 N x H x W x 3 images", error) from None
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
+        raise _damaged(path / IMAGES_FILE, "uint8 N x H x W x 3 images", f"got {images.dtype} {images.shape}")
     if k:
         if not (path / LANDMARKS_FILE).is_file():
             raise _missing(path, LANDMARKS_FILE)
-        landmarks = np.load(path / LANDMARKS_FILE)
+        try:
+            landmarks = np.load(path / LANDMARKS_FILE)
+        except (ValueError, OSError, EOFError) as error:
+            raise _damaged(path / LANDMARKS_FILE, "a .npy array of N x K x 2 landmarks", error) from None
     else:
         landmarks = np.zeros((len(images), 0, 2), dtype=np.float32)
-    table = pd.read_csv(path / TABLE_FILE, dtype={"file": str, "split": str}, keep_default_na=False, na_values=[""])
+    try:
+        table = pd.read_csv(path / TABLE_FILE, dtype={"file": str, "split": str}, keep_default_na=False,
+                            na_values=[""], encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise _damaged(path / TABLE_FILE, "a CSV table with one row per image", error) from None
     if len(table) != len(images) or landmarks.shape != (len(images), k, 2):
         raise InputError(
             f"{path}: inconsistent store ({len(images)} images, {len(table)} table rows, landmarks "

@@ -9,6 +9,8 @@ Public API (what the workflow and the metrics call):
     Generator: G(z, truncation_psi=1, noise_mode="random"|"const"|"none", return_features=False);
                G.mapping(z, c=None, truncation_psi=1) -> ws [N, num_ws, w_dim]; G.synthesis(ws, noise_mode,
                return_features=True) -> (img, {res: block features}, {res: running RGB image})
+    checkpoints.import_official(pkl) / export_official(snap): NVlabs StyleGAN2-ADA / HSR pickles in, official
+               state dicts out, without the official code (`python -m lead_hsr.gan.checkpoints import IN.pkl OUT.pt`)
 Modules: layers (equalized lr, FIR resampling, modulated conv), networks, ada, loss, hsr, extractors, training,
-arch_card.
+arch_card, checkpoints.
 """

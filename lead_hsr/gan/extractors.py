@@ -18,15 +18,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
+from lead_hsr.weights import HSR_EXTRACTOR_WEIGHTS
 
-# name -> (default timm architecture, kind, weight name in the lead_hsr.weights registry or None)
-EXTRACTORS: dict[str, tuple[str, str, str | None]] = {
-    "vit_dino": ("vit_base_patch16_224.dino", "vit", "vit_base_patch16_224.dino"),
-    "deit": ("deit_base_patch16_224.fb_in1k", "vit", "deit_base_patch16_224"),
-    "resnet50": ("resnet50.tv_in1k", "resnet", "resnet50"),
-    "resnet50_dino": ("resnet50", "resnet", "resnet50.dino"),
-    "vit_random": ("vit_base_patch16_224", "vit", None),  # random init by definition (Table 4.1 baseline)
+# name -> (default timm architecture, kind, weight name in the lead_hsr.weights registry or None); the weight
+# names live in lead_hsr.weights.HSR_EXTRACTOR_WEIGHTS (the DAG reads them there without importing torch)
+_ARCHS = {
+    "vit_dino": ("vit_base_patch16_224.dino", "vit"),
+    "deit": ("deit_base_patch16_224.fb_in1k", "vit"),
+    "resnet50": ("resnet50.tv_in1k", "resnet"),
+    "resnet50_dino": ("resnet50", "resnet"),
+    "vit_random": ("vit_base_patch16_224", "vit"),  # random init by definition (Table 4.1 baseline)
 }
+EXTRACTORS: dict[str, tuple[str, str, str | None]] = {
+    name: (*arch, HSR_EXTRACTOR_WEIGHTS[name]) for name, arch in _ARCHS.items()}
 PAPER_INPUT_SIZE = 224          # thesis 4.3.1: images resized to 224x224 before the extractor
 VIT_BLOCKS = (12, 9, 6, 3)      # thesis 4.3.1: 1-based ViT blocks for G levels r/32, r/16, r/8, r/4
 RESNET_STAGES = (4, 3, 2, 1)    # DESIGN 6: layer4/3/2/1 for G levels r/32, r/16, r/8, r/4

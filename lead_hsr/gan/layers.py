@@ -110,13 +110,15 @@ class EqualConv2d(nn.Module):
     """Conv with equalized lr, optional x2 down-sampling through the FIR filter (used by the discriminator)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True,
-                 activation: str = "linear", down: bool = False, gain: float = 1.0):
+                 activation: str = "linear", down: bool = False, gain: float = 1.0, clamp: float | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.register_buffer("resample_filter", fir_filter_2d(), persistent=False)
         self.weight_gain = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
         self.activation, self.down, self.gain = activation, down, gain
+        # Official Conv2dLayer: the clamp scales with the extra gain (act_clamp = conv_clamp * gain).
+        self.clamp = None if clamp is None else clamp * gain
         self.padding = kernel_size // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,7 +132,7 @@ class EqualConv2d(nn.Module):
             x = F.conv2d(fir(x, self.resample_filter, pad=(p, p)), w, stride=2)
         else:
             x = F.conv2d(x, w, padding=self.padding)
-        return bias_act(x, self.bias, self.activation, gain=self.gain)
+        return bias_act(x, self.bias, self.activation, gain=self.gain, clamp=self.clamp)
 
 
 def demodulation_coefficients(weight: torch.Tensor, styles: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,9 @@ multiplier 0.01 and a tracked w_avg for truncation; synthesis blocks from 4x4 up
 (one at 4x4), per-layer noise with a learned strength and a ToRGB per block summed into an upsampled skip image;
 discriminator blocks with a residual 1x1 skip, minibatch standard deviation and a 4x4 epilogue.
 Widths: min(channel_base / resolution, channel_max).
+Optional preset key `conv_clamp` (None in our presets; 256 in NVlabs' released networks, set by an imported
+checkpoint): conv/ToRGB outputs clamped to +-conv_clamp * gain after bias and activation, in every precision,
+as the official layers do (the residual skip and the FC layers are never clamped).
 """
 from __future__ import annotations
 
@@ -93,8 +96,10 @@ class MappingNetwork(nn.Module):
 class SynthesisLayer(nn.Module):
     """Modulated 3x3 conv (+ optional x2 upsampling), per-pixel noise with learned strength, bias, lrelu."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, up: bool = False,
+                 conv_clamp: float | None = None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.zeros(out_channels))
@@ -116,14 +121,15 @@ class SynthesisLayer(nn.Module):
             raise ValueError(f"unknown noise_mode {noise_mode!r}")
         x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
                              resample_filter=self.resample_filter, noise=noise)
-        return bias_act(x, self.bias, "lrelu")
+        return bias_act(x, self.bias, "lrelu", clamp=self.conv_clamp)
 
 
 class ToRGB(nn.Module):
     """Modulated 1x1 conv to RGB, no demodulation (StyleGAN2 'skip' output branch)."""
 
-    def __init__(self, in_channels: int, w_dim: int, img_channels: int = 3):
+    def __init__(self, in_channels: int, w_dim: int, img_channels: int = 3, conv_clamp: float | None = None):
         super().__init__()
+        self.conv_clamp = conv_clamp
         self.affine = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(img_channels, in_channels, 1, 1))
         self.bias = nn.Parameter(torch.zeros(img_channels))
@@ -131,22 +137,26 @@ class ToRGB(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
-        return bias_act(modulated_conv2d(x, self.weight, styles, demodulate=False), self.bias, "linear")
+        return bias_act(modulated_conv2d(x, self.weight, styles, demodulate=False), self.bias, "linear",
+                        clamp=self.conv_clamp)
 
 
 class SynthesisBlock(nn.Module):
     """One resolution of the 'skip' generator; returns (features, running RGB image)."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int):
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
+                 conv_clamp: float | None = None):
         super().__init__()
         self.resolution = resolution
         if resolution == FIRST_RESOLUTION:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
-            self.convs = nn.ModuleList([SynthesisLayer(out_channels, out_channels, w_dim, resolution)])
+            self.convs = nn.ModuleList([SynthesisLayer(out_channels, out_channels, w_dim, resolution,
+                                                       conv_clamp=conv_clamp)])
         else:
-            self.convs = nn.ModuleList([SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True),
-                                        SynthesisLayer(out_channels, out_channels, w_dim, resolution)])
-        self.torgb = ToRGB(out_channels, w_dim)
+            self.convs = nn.ModuleList([
+                SynthesisLayer(in_channels, out_channels, w_dim, resolution, up=True, conv_clamp=conv_clamp),
+                SynthesisLayer(out_channels, out_channels, w_dim, resolution, conv_clamp=conv_clamp)])
+        self.torgb = ToRGB(out_channels, w_dim, conv_clamp=conv_clamp)
         self.register_buffer("resample_filter", fir_filter_2d(), persistent=False)
         self.num_conv = len(self.convs)
 
@@ -163,14 +173,15 @@ class SynthesisBlock(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> image in [-1, 1] (unclamped), optionally with per-block features and RGB."""
 
-    def __init__(self, w_dim: int, resolution: int, channel_base: int, channel_max: int):
+    def __init__(self, w_dim: int, resolution: int, channel_base: int, channel_max: int,
+                 conv_clamp: float | None = None):
         super().__init__()
         self.resolutions = block_resolutions(resolution)
         self.channels = {r: channels_at(r, channel_base, channel_max) for r in self.resolutions}
         self.blocks = nn.ModuleList()
         for r in self.resolutions:
             in_ch = self.channels.get(r // 2, 0)
-            self.blocks.append(SynthesisBlock(in_ch, self.channels[r], w_dim, r))
+            self.blocks.append(SynthesisBlock(in_ch, self.channels[r], w_dim, r, conv_clamp))
         # Block b reads ws[w_idx : w_idx + num_conv + 1]; its ToRGB shares the next block's first w.
         self.num_ws = sum(b.num_conv for b in self.blocks) + 1
 
@@ -191,11 +202,11 @@ class Generator(nn.Module):
     """G = synthesis(mapping(z)). `forward(z)` returns images; see `synthesis(..., return_features=True)`."""
 
     def __init__(self, resolution: int, z_dim: int, w_dim: int, mapping_layers: int, channel_base: int,
-                 channel_max: int, **_unused):
+                 channel_max: int, conv_clamp: float | None = None, **_unused):
         super().__init__()
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
         self.c_dim = 0  # unconditional (StyleGAN2-ADA's interface: mapping(z, c))
-        self.synthesis = SynthesisNetwork(w_dim, resolution, channel_base, channel_max)
+        self.synthesis = SynthesisNetwork(w_dim, resolution, channel_base, channel_max, conv_clamp)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
 
@@ -220,11 +231,13 @@ class DiscriminatorBlock(nn.Module):
     """Residual block: two 3x3 convs (the second downsamples) + a 1x1 downsampling skip, both scaled by
     sqrt(0.5). The first block also has the 1x1 FromRGB layer ('resnet' architecture)."""
 
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, conv_clamp: float | None = None):
         super().__init__()
-        self.fromrgb = EqualConv2d(3, tmp_channels, 1, activation="lrelu") if in_channels == 0 else None
-        self.conv0 = EqualConv2d(tmp_channels, tmp_channels, 3, activation="lrelu")
-        self.conv1 = EqualConv2d(tmp_channels, out_channels, 3, activation="lrelu", down=True, gain=RESIDUAL_GAIN)
+        self.fromrgb = (EqualConv2d(3, tmp_channels, 1, activation="lrelu", clamp=conv_clamp)
+                        if in_channels == 0 else None)
+        self.conv0 = EqualConv2d(tmp_channels, tmp_channels, 3, activation="lrelu", clamp=conv_clamp)
+        self.conv1 = EqualConv2d(tmp_channels, out_channels, 3, activation="lrelu", down=True, gain=RESIDUAL_GAIN,
+                                 clamp=conv_clamp)
         self.skip = EqualConv2d(tmp_channels, out_channels, 1, bias=False, down=True, gain=RESIDUAL_GAIN)
 
     def forward(self, x, img):
@@ -236,15 +249,16 @@ class DiscriminatorBlock(nn.Module):
 class Discriminator(nn.Module):
     """'resnet' D: blocks from full resolution down to 8 -> 4x4, then mbstd, 3x3 conv, FC, FC -> 1 logit."""
 
-    def __init__(self, resolution: int, channel_base: int, channel_max: int, mbstd_group: int = 4, **_unused):
+    def __init__(self, resolution: int, channel_base: int, channel_max: int, mbstd_group: int = 4,
+                 conv_clamp: float | None = None, **_unused):
         super().__init__()
         self.mbstd_group = mbstd_group
         res = [r for r in reversed(block_resolutions(resolution)) if r > FIRST_RESOLUTION]
         ch = {r: channels_at(r, channel_base, channel_max) for r in res + [FIRST_RESOLUTION]}
         self.blocks = nn.ModuleList(
-            DiscriminatorBlock(0 if i == 0 else ch[r], ch[r], ch[r // 2]) for i, r in enumerate(res))
+            DiscriminatorBlock(0 if i == 0 else ch[r], ch[r], ch[r // 2], conv_clamp) for i, r in enumerate(res))
         c4 = ch[FIRST_RESOLUTION]
-        self.epilogue_conv = EqualConv2d(c4 + MBSTD_CHANNELS, c4, 3, activation="lrelu")
+        self.epilogue_conv = EqualConv2d(c4 + MBSTD_CHANNELS, c4, 3, activation="lrelu", clamp=conv_clamp)
         self.epilogue_fc = EqualLinear(c4 * FIRST_RESOLUTION ** 2, c4, activation="lrelu")
         self.epilogue_out = EqualLinear(c4, 1)
 

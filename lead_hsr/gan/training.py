@@ -7,7 +7,10 @@ and Adam's lr/betas by k/(k+1) (StyleGAN2, App. B). All randomness comes from th
 or from `batch_indices(seed, step)`, so a resumed CPU run is bitwise identical to an uninterrupted one.
 
 "HSR after K kimg" = a new run with `init_from` = the baseline's K-kimg snapshot (exported with
-`export_snapshots_kimg`), fresh HSR heads.
+`export_snapshots_kimg`), fresh HSR heads. The baseline itself is two jobs: a prefix run (`prefix=True`,
+`total_kimg=K`) exports that snapshot and its full trainer state (`training-state-K.pt`); the full-length run
+continues from the state (`continue_from`), bitwise identical on CPU to a run that never stopped, while the HSR
+runs already train.
 """
 from __future__ import annotations
 
@@ -57,14 +60,21 @@ DEFAULT_OPTIONS: dict = dict(
     snapshot_kimg=200,          # sample grid + snapshot in work_dir every N kimg
     export_snapshots_kimg=[],   # snapshots also written to out_dir (e.g. [500] for "HSR after 500 kimg")
     init_from=None,             # path of a network.pt-format snapshot to start from (fresh HSR heads)
+    prefix=False,               # True: the first total_kimg of a longer run; writes its exports and
+                                # training-state-<total_kimg>.pt (not network.pt/options.json)
+    continue_from=None,         # a prefix run's training-state-K.pt: continue that run from K kimg
     hsr=None,                   # None = off; else dict with HSRSpec and ExtractorSpec keys (see hsr.py)
     weights_cache="weights_cache",
     device="auto",
     precision="none",           # "bf16"/"fp16" autocast on CUDA; CPU always fp32
     seed=0,
-    checkpoint_every=100,       # steps
+    checkpoint_every=1000,      # steps (16 kimg at batch 16: minutes at paper speed; each saves G, D, G_ema, Adam)
+    progress_every_s=None,      # seconds between progress lines in the job log; None: lead_hsr.train's default
     grid_size=8,                # sample grids are grid_size x grid_size images
 )
+# Options a prefix and its continuation may differ in: none of them changes a step's numbers.
+LENGTH_AND_OUTPUT_KEYS = {"total_kimg", "prefix", "continue_from", "export_snapshots_kimg", "snapshot_kimg",
+                          "checkpoint_every", "progress_every_s", "grid_size", "weights_cache", "device"}
 HSR_KEYS = set(HSRSpec.__dataclass_fields__)
 EXTRACTOR_KEYS = {f"extractor_{k}" if k != "name" else "extractor" for k in ExtractorSpec.__dataclass_fields__}
 
@@ -81,7 +91,15 @@ def resolve_options(options: dict) -> dict:
     if opts["batch"] % opts["preset"]["mbstd_group"] and opts["batch"] > opts["preset"]["mbstd_group"]:
         raise InputError(f"GAN batch {opts['batch']} must be divisible by mbstd_group "
                          f"{opts['preset']['mbstd_group']}; fix 'batch' or the preset")
+    if opts["continue_from"] and (opts["init_from"] or opts["prefix"]):
+        raise InputError("GAN options: continue_from (the rest of a prefix run) excludes init_from and prefix; "
+                         f"got init_from={opts['init_from']!r}, prefix={opts['prefix']!r}")
     return opts
+
+
+def run_identity(opts: dict) -> dict:
+    """What a checkpoint must match to be resumed or continued: every option that changes a step's numbers."""
+    return _jsonable({k: v for k, v in opts.items() if k not in LENGTH_AND_OUTPUT_KEYS})
 
 
 def _resolve_hsr(hsr: dict) -> dict:
@@ -317,16 +335,21 @@ class GanTrainer:
                     extractor=self.extractor_record)
 
     def init_from(self, path: Path) -> None:
-        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh)."""
+        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh).
+
+        An imported official checkpoint (lead_hsr.gan.checkpoints) has no optimizer state: Adam starts fresh."""
         snap = load_snapshot(path)
         if snap["preset"] != self.opts["preset"]:
+            hint = (f"; set this run's train.preset to the imported one: {snap['preset']}" if snap.get("imported")
+                    else "")
             raise InputError(f"{path}: snapshot preset {snap['preset']} differs from this run's "
-                             f"{self.opts['preset']}; init_from needs the same architecture")
+                             f"{self.opts['preset']}; init_from needs the same architecture{hint}")
         self.G.load_state_dict(snap["G"])
         self.D.load_state_dict(snap["D"])
         self.G_ema.load_state_dict(snap["G_ema"])
-        self.opt_G.load_state_dict(snap["opt_G"])
-        self.opt_D.load_state_dict(snap["opt_D"])
+        if snap.get("opt_G") is not None:
+            self.opt_G.load_state_dict(snap["opt_G"])
+            self.opt_D.load_state_dict(snap["opt_D"])
         if self.ada.enabled:
             self.ada.p.fill_(snap["ada_p"])
 
@@ -381,8 +404,10 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
               time_budget_s: float | None = None) -> Path:
     """Train to `total_kimg`, resumably, and write out_dir/network.pt and out_dir/options.json. Returns network.pt.
 
-    Periodic snapshots and sample grids go to work_dir (undeclared); `export_snapshots_kimg` to out_dir."""
-    from lead_hsr.train import (RunConfig, atomic_copy, atomic_save_torch, ddp, pick_device, train,
+    Periodic snapshots and sample grids go to work_dir (undeclared); `export_snapshots_kimg` to out_dir.
+    A prefix run (`prefix=True`) writes its exports and out_dir/training-state-<total_kimg>.pt instead (returned);
+    a run with `continue_from=<that file>` starts where the prefix stopped."""
+    from lead_hsr.train import (RunConfig, atomic_copy, atomic_save_torch, ddp, export_state, pick_device, train,
                                 write_options_json)
     opts = resolve_options(options)
     out_dir, work_dir = Path(out_dir), Path(work_dir)
@@ -420,16 +445,27 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
         return out
 
     cfg = RunConfig(work_dir=work_dir, total_steps=total_steps, seed=opts["seed"],
-                    checkpoint_every=opts["checkpoint_every"], time_budget_s=time_budget_s)
+                    checkpoint_every=opts["checkpoint_every"], time_budget_s=time_budget_s,
+                    progress_every_s=opts["progress_every_s"], images_per_step=batch, progress_unit="kimg",
+                    continue_from=opts["continue_from"], identity=run_identity(opts))
     train(cfg, trainer.state(), step_fn)
+    if ddp.is_main_process():
+        for kimg in opts["export_snapshots_kimg"]:
+            name = exported_snapshot_name(kimg)
+            if not (work_dir / name).is_file():
+                raise InputError(f"{work_dir / name}: no snapshot at {kimg} kimg; this run continued from "
+                                 f"{opts['continue_from']}, past that point: export it from the prefix run")
+            atomic_copy(work_dir / name, out_dir / name)
+    if opts["prefix"]:
+        state = out_dir / prefix_state_name(opts["total_kimg"])
+        if ddp.is_main_process():
+            export_state(cfg, state, {"options": _jsonable(opts)})
+        return state
     network = out_dir / "network.pt"
     if ddp.is_main_process():
         record = _jsonable(dict(opts, extractor_record=trainer.extractor_record,
                                 G_params=count_parameters(trainer.G), D_params=count_parameters(trainer.D),
                                 total_steps=total_steps))
-        for kimg in opts["export_snapshots_kimg"]:
-            name = exported_snapshot_name(kimg)
-            atomic_copy(work_dir / name, out_dir / name)
         atomic_save_torch(trainer.snapshot(total_steps * batch / 1000), network)
         write_options_json(out_dir / "options.json", record)
     return network
@@ -438,3 +474,8 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
 def exported_snapshot_name(kimg: float) -> str:
     """File name (in out_dir) of a snapshot exported at `kimg`: network-snapshot-500.pt, ...-0.024.pt."""
     return f"network-snapshot-{float(kimg):g}.pt"
+
+
+def prefix_state_name(kimg: float) -> str:
+    """File name (in out_dir) of a prefix run's full trainer state at `kimg`: training-state-500.pt."""
+    return f"training-state-{float(kimg):g}.pt"

@@ -211,7 +211,8 @@ def fit_regressor(train_feats: torch.Tensor, train_landmarks: torch.Tensor, imag
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     with tempfile.TemporaryDirectory(prefix="regressor-") as scratch:
         cfg = RunConfig(work_dir=Path(work_dir or scratch), total_steps=steps, seed=seed,
-                        checkpoint_every=checkpoint_every, time_budget_s=time_budget_s, log_every=log_every)
+                        checkpoint_every=checkpoint_every, time_budget_s=time_budget_s, log_every=log_every,
+                        images_per_step=options.batch_size)
         with flush_denormals():
             train(cfg, state, step_fn)
     return model.eval()

@@ -115,7 +115,7 @@ def train_stage1(store_path, out_weights, options: dict | None, work_dir, time_b
                                 weight_decay=float(opts["weight_decay"]))
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),
                     checkpoint_every=int(opts["checkpoint_every"]), time_budget_s=time_budget_s,
-                    log_every=int(opts["log_every"]))
+                    log_every=int(opts["log_every"]), images_per_step=int(opts["batch"]))
     train(cfg, {"model": model, "optimizer": optimizer},
           make_step_fn(model, optimizer, store, indices, opts, steps, device))
     if ddp.is_main_process():

@@ -200,7 +200,7 @@ def _train_gradient_model(store, indices, teacher, opts, work_dir, time_budget_s
     optimizer = torch.optim.Adam(params, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),
                     checkpoint_every=int(opts["checkpoint_every"]), time_budget_s=time_budget_s,
-                    log_every=int(opts["log_every"]))
+                    log_every=int(opts["log_every"]), images_per_step=int(opts["batch"]))
     train(cfg, {"model": student, "optimizer": optimizer},
           make_step_fn(student, teacher, optimizer, store, indices, opts, steps, device))
     return student

@@ -193,7 +193,7 @@ def load_attribute_classifier(path: str | Path, device: str | torch.device = "cp
     if not path.is_file():
         raise InputError(f"{path}: attribute classifier checkpoint not found; expected the output of "
                          f"train_attribute_classifiers. Fix: run the attribute-classifier rule first")
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = torch.load(path, map_location="cpu", weights_only=True)  # a result file must never run code
     options = payload["summary"]["options"]
     model = AttributeClassifier(options["image_size"], tuple(options["widths"]))
     model.load_state_dict(payload["state_dict"])

@@ -5,11 +5,15 @@ float32 features `N x D`. Each carries a `record` (extractor name + weight sourc
 so a number computed with a stand-in can never pass for one computed with the published network.
 
 Kinds:
+- "nvlabs-inception": NVlabs' TorchScript `inception-2015-12-05.pt` (2048-d pool3), what the StyleGAN2-ADA / HSR
+  papers' FIDs used (the paper configuration's default);
+- "nvlabs-vgg16": NVlabs' TorchScript `vgg16.pt` (4096-d fc2), the papers' precision/recall network (default);
 - "inception": torch-fidelity's Inception-v3 pool3 (2048-d), TF 2015-12-05 weights from the resolver;
 - "vgg16": torch-fidelity's VGG16 fc2 (4096-d), torchvision ImageNet weights from the resolver;
 - "random-cnn": a small, seeded, randomly initialised CNN at the images' own resolution, for offline/demo
   runs (cheap on CPU; only comparable with itself).
-Either of the first two also accepts the "random" stand-in (same architecture, random init; benchmarks only).
+The torch-fidelity kinds also accept the "random" stand-in (same architecture, random init; benchmarks only); the
+NVlabs kinds accept a TorchScript file with the same call signature as a stand-in (tests), never "random".
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ INCEPTION_FEATURE = "2048"  # torch-fidelity's name for Inception-v3 pool3, the 
 VGG16_FEATURE = "fc2"  # Kynkaanniemi et al. 2019: VGG16 fc2 (pre-ReLU in torch-fidelity's and NVIDIA's code)
 RANDOM_CNN_WIDTHS = (32, 64, 128, 256)  # stand-in CNN: 4 stride-2 stages, output = 2 * 256 (mean + std pooled)
 DEFAULT_BATCH = 64
+# NVlabs' TorchScript metric networks: kind -> (weights registry name, the layer its return_features gives).
+NVLABS_EXTRACTORS = {kind: (weights.METRIC_EXTRACTOR_WEIGHTS[kind], layer)
+                     for kind, layer in (("nvlabs-inception", "pool3"), ("nvlabs-vgg16", "fc2"))}
 
 
 def quantise_to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -112,7 +119,7 @@ def _torch_fidelity_extractor(kind: str, choice: weights.WeightChoice, device, s
     else:
         source = str(choice.path)
     model = cls(f"{kind}-{feature}", [feature], feature_extractor_weights_path=source).to(device).eval()
-    record = {"extractor": kind, "layer": feature, **choice.record()}
+    record = {"extractor": kind, "layer": feature, "network": f"torch-fidelity {cls.__name__}", **choice.record()}
     if choice.is_random:
         record["seed"] = seed
     suffix = "" if choice.standin is None else f"-{choice.standin}"  # stand-ins never share a cache name
@@ -145,19 +152,44 @@ class RandomCNN(torch.nn.Module):
         return torch.cat([features.mean(2), features.std(2, unbiased=False)], dim=1)
 
 
+def load_torchscript(choice: weights.WeightChoice, device) -> torch.jit.ScriptModule:
+    """An NVlabs metric network (TorchScript: code + weights, no pickle) in eval mode."""
+    if choice.path is None:
+        raise InputError(f"{choice.name}: NVlabs' TorchScript metric networks have no random-init stand-in; use the "
+                         "torch-fidelity kind ('inception' / 'vgg16', or LPIPS 'lpips-vgg') with standin: random")
+    try:
+        return torch.jit.load(str(choice.path), map_location=device).eval()
+    except RuntimeError as error:
+        raise InputError(f"{choice.path}: not a TorchScript file ({error}); fetch {choice.name!r} again "
+                         f"(`{weights.fetch_command(choice.name, choice.path.parent)}`)") from error
+
+
+def _nvlabs_extractor(kind: str, cache_dir, standin, device) -> Extractor:
+    weight_name, layer = NVLABS_EXTRACTORS[kind]
+    choice = weights.choose(weight_name, cache_dir, standin)
+    model = load_torchscript(choice, device)
+    record = {"extractor": kind, "layer": layer,
+              "network": f"NVlabs TorchScript {weights.spec(weight_name).file_name}", **choice.record()}
+    suffix = "" if choice.standin is None else f"-{choice.standin}"
+    # NVlabs' detectors take uint8 N x 3 x H x W and resize internally (metric_utils: detector(images, **kwargs)).
+    return Extractor(f"{kind}{suffix}", lambda x: model(x, return_features=True), record, torch.device(device))
+
+
 def make_extractor(kind: str, cache_dir: str | Path | None = None, standin: str | None = None,
                    device: str | torch.device = "cpu", seed: int = 0) -> Extractor:
     """The named feature extractor; pretrained weights come from `weights` (no download), stand-ins only if asked."""
+    if kind in NVLABS_EXTRACTORS:
+        return _nvlabs_extractor(kind, cache_dir, standin, device)
     if kind in ("inception", "vgg16"):
-        weight_name = "inception-2015-12-05" if kind == "inception" else "vgg16"
-        choice = weights.choose(weight_name, cache_dir, standin)
+        choice = weights.choose(weights.METRIC_EXTRACTOR_WEIGHTS[kind], cache_dir, standin)
         return _torch_fidelity_extractor(kind, choice, device, seed)
     if kind == "random-cnn":
         network = RandomCNN(seed).to(device)
         return Extractor(f"random-cnn-s{seed}", network,
                          {"extractor": "random-cnn", "source": "standin:random", "seed": seed},
                          torch.device(device))
-    raise InputError(f"unknown feature extractor {kind!r}; expected 'inception', 'vgg16' or 'random-cnn' "
+    raise InputError(f"unknown feature extractor {kind!r}; expected one of {sorted(NVLABS_EXTRACTORS)}, 'inception', "
+                     "'vgg16' or 'random-cnn' "
                      f"(fix the metrics.extractor value in the config)")
 
 

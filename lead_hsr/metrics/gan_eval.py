@@ -2,7 +2,8 @@
 
 The workflow's `gan_metrics` / `gan_als` rules call these; the numbers land in the JSONs the table aggregation
 reads (config/tables.yaml metric names). Every stand-in used (random extractors, a random LPIPS trunk) is
-recorded in the JSON and summarised in its `note`, which the tables print as a footnote.
+recorded in the JSON and summarised in its `note`, which the tables print as a footnote. `networks` names the
+metric networks that computed each number (NVlabs' TorchScript files or the torch-fidelity / lpips ones).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from lead_hsr.metrics.als import als_for_generator
 from lead_hsr.metrics.attributes import load_attribute_classifier
 from lead_hsr.metrics.features import make_extractor
 from lead_hsr.metrics.fid import fid_for_generator
-from lead_hsr.metrics.ppl import LPIPSDistance, ppl2_wend
+from lead_hsr.metrics.ppl import make_ppl_distance, ppl2_wend
 from lead_hsr.metrics.precision_recall import pr_for_generator
 from lead_hsr.train import atomic_write_json, pick_device
 
@@ -46,12 +47,15 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
     pr_extractor = make_extractor(pr_opts["extractor"], weights_cache, pr_opts.get("standin"), device, seed)
     pr = pr_for_generator(G, real, key, pr_extractor, cache_dir, num_gen=pr_opts["num_gen"],
                           max_real=pr_opts["max_real"], seed=seed, device=device, source_id=source)
-    distance = LPIPSDistance(weights_cache, ppl_opts.get("standin"), device, seed)
+    distance = make_ppl_distance(ppl_opts.get("distance"), weights_cache, ppl_opts.get("standin"), device, seed)
     ppl = ppl2_wend(G, distance, num_samples=ppl_opts["num_samples"], seed=seed, device=device)
 
     standins = _standins(fid, pr, distance.record)
     result = {"fid": fid["fid"], "precision": pr["precision"], "recall": pr["recall"], "ppl": ppl.ppl,
               "records": {"fid": fid, "precision_recall": pr, "ppl": ppl.record},
+              "networks": {"fid": fid_extractor.record.get("network", fid_extractor.name),
+                           "precision_recall": pr_extractor.record.get("network", pr_extractor.name),
+                           "ppl": distance.record.get("network", distance.record["distance"])},
               "note": ("stand-ins: " + ", ".join(standins)) if standins else ""}
     atomic_write_json(result, out_json)
     np.save(Path(out_json).with_name("ppl_distances.npy"), ppl.distances)

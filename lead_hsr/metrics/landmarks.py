@@ -19,7 +19,7 @@ from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
 # lead_hsr.lead (backbones -> torchvision -> torch._dynamo, ~2 CPU-s) is imported inside the functions that run
 # a model: the figure jobs import this module only for load_predictions.
-from lead_hsr.metrics.iod import eye_indices_for, iod_error
+from lead_hsr.metrics.iod import Normaliser, iod_error
 from lead_hsr.train import atomic_write_json, pick_device
 
 
@@ -71,9 +71,11 @@ def _feature_note(model) -> dict:
     return {"feature_kind": model.kind, "feature_arch": model.arch, "feature_dim": int(model.dim)}
 
 
-def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict, options: dict) -> None:
+def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, options: dict) -> None:
     """Fit one regressor per output and write its metric JSON.
 
+    normaliser: the dataset's `lead.datasets.<name>.normaliser` (`iod.Normaliser.from_config`; a paper store's
+    name gives its protocol eye pair); metrics `iod` is the error in percent of it.
     outputs: {(annotations, seed): metrics.json path}, annotations "all" or a count (few-shot, with a subset
     manifest `subset.json` written beside the metrics). options: crop, steps, fewshot_steps, device, regressor
     (RegressorOptions fields), fewshot_regressor (overrides for few-shot runs), feature_stride (crop / feature
@@ -92,7 +94,8 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
     cache_bytes = float(options.get("feature_cache_gb", FEATURE_CACHE_GB)) * 2**30
     train_feats = dense_descriptors(model, train_images, feature_size, cache_bytes, device)
     test_feats = dense_descriptors(model, test_images, feature_size, cache_bytes, device)
-    eyes = eye_indices_for(dataset)
+    eyes = Normaliser.from_config(normaliser)
+    eyes.check(train_lm.shape[1])
     train_files = store.table["file"].to_numpy()[train_rows].tolist()
     flops = regressor_flops(model.dim, train_lm.shape[1], feature_size, feature_size, include_backward=True)
     for (annotated, seed), out in sorted(outputs.items(), key=lambda item: str(item[0])):
@@ -115,7 +118,7 @@ def regression_runs(weights: Path, store_path: Path, dataset: str, outputs: dict
             "iod_mean_shape": iod_error(mean_shape.numpy(), test_lm.numpy(), eyes),
             "regressor_gflops": flops / 1e9,
             "annotations": annotated, "seed": int(seed), "n_train": int(len(chosen)),
-            "n_test": int(len(test_lm)), "steps": steps, "loss": reg_options.loss,
+            "n_test": int(len(test_lm)), "steps": steps, "loss": reg_options.loss, "normaliser": eyes.describe(),
             "regressor": reg_options.as_dict(), "feature_size": feature_size, **_feature_note(model),
             "note": f"regression loss: {reg_options.loss}",
         }, out)

@@ -115,8 +115,14 @@ def validate_table(table_id: str, spec: dict, source: str = "config/tables.yaml"
     return spec
 
 
-def load_tables(path: str | Path) -> dict[str, dict]:
-    """All table specs of a tables.yaml, validated: table id -> spec."""
+OWN_TABLE_PREFIX = "own_"  # ids of tables of your own data (config report.own_tables)
+
+
+def load_tables(path: str | Path, own: bool = False) -> dict[str, dict]:
+    """All table specs of a tables.yaml, validated: table id -> spec.
+
+    `own=True` (config `report.own_tables`): ids must start with `own_`, and rows may leave out `thesis`
+    (no published number: every cell '-')."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: table specification file not found. Fix: restore config/tables.yaml.")
@@ -126,4 +132,13 @@ def load_tables(path: str | Path) -> dict[str, dict]:
         raise InputError(f"{path}: not valid YAML ({error}). Fix: correct the syntax.") from error
     if not isinstance(document, dict) or not isinstance(document.get("tables"), dict):
         raise InputError(f"{path}: expected a top-level mapping 'tables: {{<id>: <spec>}}'. Fix: see its header.")
+    if own:
+        for table_id, spec in document["tables"].items():
+            if not str(table_id).startswith(OWN_TABLE_PREFIX):
+                raise InputError(f"{path}: table id {table_id!r}; own tables need ids starting with "
+                                 f"{OWN_TABLE_PREFIX!r} (not to collide with the thesis's). Fix: rename it.")
+            spec["own"] = True  # lead_hsr.report.tables shows no thesis columns
+            names = [column.get("name") for column in spec.get("columns", [])]
+            for row in spec.get("rows", []):
+                row.setdefault("thesis", {name: MISSING for name in names})
     return {table_id: validate_table(table_id, spec, str(path)) for table_id, spec in document["tables"].items()}

@@ -23,7 +23,7 @@ import pandas as pd
 
 from lead_hsr.atomic import atomic_write_text
 from lead_hsr.errors import InputError
-from lead_hsr.report.spec import MISSING, cell_run, default_title, load_tables, run_key
+from lead_hsr.report.spec import MISSING, OWN_TABLE_PREFIX, cell_run, default_title, load_tables, run_key
 
 OURS, THESIS = "ours", "thesis"
 NOTE_KEY = "note"  # optional free-text entry of a run's metric JSON
@@ -113,6 +113,8 @@ def build_table(spec: dict, results: dict[str, list[dict]], title: str | None = 
             line += [ours, row["thesis"][column["name"]]]
         cells.append(line)
     table = pd.DataFrame(cells, index=index, columns=columns)
+    if spec.get("own"):  # your own data: no thesis numbers to show beside ours
+        table = table.drop(columns=THESIS, level=1)
     table.attrs = {"title": title, "caption": spec["caption"], "notes": list(spec.get("notes", [])),
                    "footnote": _footnote(spec, seed_counts, run_notes, footnote)}
     return table
@@ -127,7 +129,8 @@ def _footnote(spec: dict, seed_counts: set[int], run_notes: list[str], extra: st
     if any(row.get("quoted") for row in spec["rows"]):
         parts.append("rows without 'ours' are quoted from their publications, not reproduced")
     parts += list(dict.fromkeys(run_notes))  # distinct, in order
-    parts.append(f"'{MISSING}': no number in the thesis")
+    if not spec.get("own"):
+        parts.append(f"'{MISSING}': no number in the thesis")
     return "; ".join(parts) + "."
 
 
@@ -189,7 +192,7 @@ def report_table(tables_yaml: str | Path, table_id: str, paths_by_run: dict[str,
                  footnote: str | None = None) -> list[Path]:
     """Load the spec of `table_id`, read its runs' metric JSONs (run key -> files, one per seed), write the
     three formats. The entry point of the aggregation rule."""
-    specs = load_tables(tables_yaml)
+    specs = load_tables(tables_yaml, own=str(table_id).startswith(OWN_TABLE_PREFIX))
     if table_id not in specs:
         raise InputError(f"{tables_yaml}: no table {table_id!r}; it has {sorted(specs)}. Fix: check the rule's "
                          "table wildcard.")

@@ -192,3 +192,11 @@ def test_unknown_options_and_preparer_are_refused(tmp_path):
         PREPARERS["mafl"]("mafl", {}, tmp_path / "out", PAPER, subset="1k")
     with pytest.raises(InputError, match=r"unknown landmark preparer 'mafll'"):
         prepare("mafll", {}, tmp_path / "out", PAPER)
+
+
+def test_unknown_gan_preparer_option_is_an_input_error(tmp_path):
+    from lead_hsr.data.prepare_all import prepare as prepare_any
+    with pytest.raises(InputError, match=r"preparer 'cub': unknown option\(s\) \['subset'\]; expected no options"):
+        prepare_any("cub", {"cub": tmp_path}, tmp_path / "o", {"resolution": 8}, options={"subset": "1k"})
+    with pytest.raises(InputError, match=r"preparer 'ffhq': unknown option\(s\) \['subest'\]; expected one of \['subset'\]"):
+        prepare_any("ffhq", {"ffhq": tmp_path}, tmp_path / "o", {"resolution": 8}, options={"subest": "1k"})

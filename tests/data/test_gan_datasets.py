@@ -213,7 +213,7 @@ def test_animalface_data_efficient_gans_zips_give_the_same_store(tmp_path):
         stores = [PREPARERS_GAN[name](name, {"animalface": tmp_path / layout}, tmp_path / f"{layout}_{name}",
                                       {"resolution": 8}, {"train": count}) for layout in ("official", "zips")]
         np.testing.assert_array_equal(stores[0].images, stores[1].images)
-        folder = gan_animalface.DATA_EFFICIENT_GANS_FOLDERS[name]
+        folder = gan_animalface.ANIMALFACE_ZIP_FOLDERS[name]
         assert all(file.startswith(f"{folder}/") for file in stores[1].table["file"])
         assert all(file.startswith("Image/") for file in stores[0].table["file"])
 

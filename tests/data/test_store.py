@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lead_hsr.data.store import StoreWriter, file_sha256, open_store, source_hash, write_store
+from lead_hsr.data.store import StoreWriter, open_store, source_hash, write_store
+from lead_hsr.hashing import file_sha256
 from lead_hsr.errors import InputError
 
 
@@ -128,3 +129,21 @@ def test_leftovers_of_killed_writers_are_removed(tmp_path):
     images, landmarks, table = _dataset()
     write_store(tmp_path / "s", images, landmarks, table, {"name": "toy"})
     assert not leftover.exists() and live.exists()
+
+
+def test_damaged_store_files_are_input_errors(tmp_path):
+    """A damaged manifest, image array, landmark array or table: InputError naming the file, never a traceback."""
+    images = np.zeros((2, 4, 4, 3), np.uint8)
+    table = pd.DataFrame({"file": ["a.jpg", "b.jpg"], "split": ["train", "test"]})
+    damage = {
+        "manifest.json": lambda p: p.write_text("{not json"),
+        "images.npy": lambda p: p.write_bytes(p.read_bytes()[:40]),
+        "landmarks.npy": lambda p: p.write_bytes(b"not an npy file"),
+        "table.csv": lambda p: p.write_bytes(b"\xff\xfe\x00bad"),
+    }
+    for name, spoil in damage.items():
+        store = tmp_path / name
+        write_store(store, images, np.zeros((2, 1, 2), np.float32), table, {"name": "t"})
+        spoil(store / name)
+        with pytest.raises(InputError, match=rf"{name}: damaged prepared store file"):
+            open_store(store)

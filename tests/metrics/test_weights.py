@@ -22,7 +22,7 @@ def test_missing_weight_names_file_source_and_commands(tmp_path):
     assert str(tmp_path / "weights-inception-2015-12-05-6726825d.pth") in message
     assert weights.REGISTRY["inception-2015-12-05"].url in message
     assert "snakemake --cores 1 fetch_weights" in message
-    assert f"python -m lead_hsr.weights fetch --cache-dir {tmp_path} inception-2015-12-05" in message
+    assert weights.fetch_command("inception-2015-12-05", tmp_path) in message
 
 
 def test_present_weight_resolves_to_its_path(tmp_path):
@@ -100,3 +100,64 @@ def test_no_cache_dir_and_no_standin_is_an_input_error():
     with pytest.raises(InputError, match="no weights cache directory is configured"):
         weights.choose("vgg16", None)
     assert weights.choose("vgg16", None, "random").is_random
+
+
+def test_every_consumer_names_a_registered_weight():
+    from lead_hsr.gan.extractors import EXTRACTORS
+
+    named = [*weights.METRIC_EXTRACTOR_WEIGHTS.values(), *weights.PPL_DISTANCE_WEIGHTS.values(),
+             *filter(None, weights.HSR_EXTRACTOR_WEIGHTS.values())]
+    assert set(named) <= set(weights.REGISTRY)
+    assert set(weights.HSR_EXTRACTOR_WEIGHTS) == set(EXTRACTORS)
+    assert {name: entry[2] for name, entry in EXTRACTORS.items()} == weights.HSR_EXTRACTOR_WEIGHTS
+
+
+def test_stand_ins_and_weight_free_extractors_need_no_file():
+    assert weights.metric_weight("inception") == "inception-2015-12-05"
+    assert weights.metric_weight("inception", standin="random") is None
+    assert weights.metric_weight("random-cnn") is None
+    assert weights.metric_weight("nvlabs-inception") == "nvlabs-inception-2015-12-05"
+    assert weights.ppl_weight() == "vgg16" and weights.ppl_weight("lpips-vgg", "random") is None
+    assert weights.ppl_weight("nvlabs-vgg16") == "nvlabs-vgg16"
+    assert weights.hsr_extractor_weight("vit_dino") == "vit_base_patch16_224.dino"
+    assert weights.hsr_extractor_weight("vit_dino", "random") is None
+    assert weights.hsr_extractor_weight("deit", "state_dict:/x.pt") is None
+    assert weights.hsr_extractor_weight("vit_random") is None
+
+
+def test_fetch_all_names_every_missing_weight_and_downloads_none(tmp_path, monkeypatch):
+    source = tmp_path / "source.pth"
+    source.write_bytes(b"reachable")
+    _local_entry(monkeypatch, source)  # "local" is reachable, the two below are not
+    for name in ("gone_a", "gone_b"):
+        monkeypatch.setitem(weights.REGISTRY, name, weights.WeightSpec(
+            file_name=f"{name}.pth", url=(tmp_path / f"{name}-absent").as_uri(), used_by="test"))
+    with pytest.raises(InputError) as error:
+        weights.fetch_all(["local", "gone_a", "gone_b"], tmp_path / "cache")
+    message = str(error.value)
+    assert message.startswith("3 pretrained weight(s) missing")  # the reachable one too: it is still missing
+    for name in ("local", "gone_a", "gone_b"):
+        entry = weights.REGISTRY[name]
+        assert f"path: {tmp_path / 'cache' / entry.file_name}" in message
+        assert f"source: {entry.url}" in message and f"save it as: {entry.file_name}" in message
+    assert message.count("download failed here") == 2
+    assert weights.fetch_command(["local", "gone_a", "gone_b"], tmp_path / "cache") in message
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())  # probed, none fetched
+
+
+def test_fetch_all_fetches_every_missing_weight_once(tmp_path, monkeypatch):
+    source = tmp_path / "source.pth"
+    source.write_bytes(b"weight")
+    _local_entry(monkeypatch, source)
+    cache = tmp_path / "cache"
+    assert weights.fetch_all(["local"], cache) == [cache / "local.pth"]
+    assert (cache / "local.pth").read_bytes() == b"weight"
+    source.unlink()  # present in the cache: nothing is probed or downloaded again
+    assert weights.fetch_all(["local"], cache) == [cache / "local.pth"]
+
+
+def test_fetch_command_uses_this_interpreter_never_a_bare_python(tmp_path):
+    import sys
+
+    command = weights.fetch_command(["vgg16", "resnet50"], tmp_path)
+    assert command == f"{sys.executable} -m lead_hsr.weights fetch --cache-dir {tmp_path} vgg16 resnet50"

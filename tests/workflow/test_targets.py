@@ -7,7 +7,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 LEAD_RULES = {"train_stage1", "train_stage2", "regress_all", "regress_fewshot", "match_landmarks"}
-GAN_RULES = {"train_gan_baseline", "train_gan_hsr", "gan_metrics", "gan_als", "train_attribute_classifiers"}
+GAN_RULES = {"train_gan_prefix", "train_gan_baseline", "train_gan_hsr", "gan_metrics", "gan_als",
+             "train_attribute_classifiers"}
 
 
 def scheduled_rules(tmp_path, *targets: str) -> dict[str, int]:

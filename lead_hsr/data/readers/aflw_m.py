@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lead_hsr.data.layouts import AFLW_M_TEST_FILE, AFLW_M_TRAIN_FILE
 from lead_hsr.data.readers.common import (
-    Annotations, malformed, parse_numbers, read_lines, require_file, require_root,
+    Annotations, check_unique, malformed, parse_numbers, read_lines, read_text, require_file, require_root,
 )
 
 DATASET = "aflw_m"
@@ -26,8 +27,8 @@ LAYOUT = ("MTFL/testing.txt (+ the images it names under MTFL/), aflw_cropped/fa
           "(+ the crops under aflw_cropped/)")
 MTFL_DIR = "MTFL"
 CROPPED_DIR = "aflw_cropped"
-TEST_FILE = "MTFL/testing.txt"
-TRAIN_FILE = "aflw_cropped/facedata_cropped.csv"
+TEST_FILE = AFLW_M_TEST_FILE
+TRAIN_FILE = AFLW_M_TRAIN_FILE
 TRAIN_SET_CODE = 1  # DVE: all_anno[all_anno.set == 1]
 REQUIRED_COLUMNS = ("image_file", "crop_file", "set")
 LANDMARK_COLUMNS = slice(4, 14)  # DVE: all_anno.iloc[:, 4:14], interleaved x, y
@@ -47,6 +48,7 @@ def read_test(root) -> Annotations:
         files.append(f"{MTFL_DIR}/" + tokens[0].replace("\\", "/"))
         landmarks.append(np.array(values).reshape(2, 5).T - 1)  # x1..x5, y1..y5 -> (x, y); MATLAB -> 0-based
         where.append(f"{path}:{number}")
+    check_unique(files, where, "image")
     return Annotations(files, np.array(landmarks).reshape(-1, 5, 2), where)
 
 
@@ -54,7 +56,14 @@ def read_train(root) -> Annotations:
     """aflw_cropped rows with set == 1: crop paths relative to the root, landmarks 0-based (x, y)."""
     root = require_root(root, DATASET, LAYOUT)
     path = require_file(root / TRAIN_FILE, DATASET, LAYOUT)
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    text = read_text(path)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as error:  # e.g. an unclosed quote: csv would swallow the rest of the file into one field
+        lines = text.splitlines()
+        number = next((n for n, line in enumerate(lines, start=1) if line.count('"') % 2), len(lines))
+        raise malformed(path, number, f"comma-separated fields ({error}; an unclosed quote?)",
+                        lines[number - 1] if lines else "") from None
     header = [name.strip() for name in rows[0]] if rows else []
     if len(header) < 14 or any(column not in header for column in REQUIRED_COLUMNS):
         raise malformed(path, 1, "a header row with >= 14 columns including " + ", ".join(REQUIRED_COLUMNS)
@@ -74,6 +83,7 @@ def read_train(root) -> Annotations:
         landmarks.append(np.array(values).reshape(5, 2) - 1)  # interleaved x, y; MATLAB -> 0-based
         where.append(f"{path}:{number}")
         image_files.append(row[header.index("image_file")].strip())
+    check_unique(files, where, "crop")
     return Annotations(files, np.array(landmarks).reshape(-1, 5, 2), where,
                        extra={"image_file": np.array(image_files, dtype=object)})
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lead_hsr.data.layouts import CELEBA_SUBFOLDERS
 from lead_hsr.data.readers.common import (
-    check_row_count, malformed, missing, parse_numbers, read_lines, require_root,
+    check_row_count, check_unique, malformed, missing, parse_numbers, read_lines, require_root,
 )
-from lead_hsr.errors import located
+from lead_hsr.errors import InputError, located
 
 DATASET = "celeba"
 LAYOUT = ("img_align_celeba/*.jpg, img_celeba/*.jpg, list_landmarks_align_celeba.txt, list_landmarks_celeba.txt, "
@@ -43,7 +44,7 @@ ATTRIBUTE_NAMES = [
     "Wearing_Lipstick", "Wearing_Necklace", "Wearing_Necktie", "Young",
 ]
 PARTITION_SPLITS = {0: "train", 1: "val", 2: "test"}  # list_eval_partition.txt codes
-_SUBFOLDERS = ("", "Anno", "Eval", "Img")
+_SUBFOLDERS = CELEBA_SUBFOLDERS
 
 
 @dataclass
@@ -101,6 +102,7 @@ def _read_rows(path: Path, n_values: int, kind, header: list[str] | None, expect
         numbers.append(number)
     if declared is not None:
         check_row_count(path, declared, len(names))
+    check_unique(names, [located(path, number) for number in numbers], "image")
     array = np.array(values, dtype=np.float64 if kind is float else np.int64).reshape(len(names), n_values)
     return NamedRows(path, names, array, numbers)
 
@@ -127,9 +129,40 @@ def read_partition(root) -> NamedRows:
 
 
 def read_bboxes(root) -> NamedRows:
-    """In-the-wild face boxes, values N x 4 as (x_1, y_1, width, height)."""
-    return _read_rows(find(root, "list_bbox_celeba.txt"), 4, float, BBOX_HEADER,
+    """In-the-wild face boxes, values N x 4 as (x_1, y_1, width, height) with width, height > 0."""
+    rows = _read_rows(find(root, "list_bbox_celeba.txt"), 4, float, BBOX_HEADER,
                       "`000001.jpg x_1 y_1 width height`")
+    bad = ~(rows.values[:, 2:] > 0).all(axis=1)
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        raise malformed(rows.path, rows.lines[index], "a box with positive width and height",
+                        " ".join(map(str, rows.values[index])))
+    return rows
+
+
+# How far a landmark of list_landmarks_celeba.txt may sit outside its face box of list_bbox_celeba.txt, as a
+# fraction of the box side. The official boxes hold the five points (eyes, nose, mouth corners) inside; the
+# margin is generous (half a box side) because a few official boxes are loose or off-centre, while a shifted
+# row, a row of another image or swapped x/y lands far outside.
+BOX_TOLERANCE = 0.5
+
+
+def check_landmarks_in_box(landmarks: NamedRows, boxes: NamedRows, name: str) -> None:
+    """InputError naming both rows when the in-the-wild landmarks of `name` contradict its face box."""
+    points = landmarks.values[landmarks.row_of()[name]].reshape(5, 2)
+    row = boxes.row_of()[name]
+    x, y, width, height = boxes.values[row]
+    low = np.array([x - BOX_TOLERANCE * width, y - BOX_TOLERANCE * height])
+    high = np.array([x + (1 + BOX_TOLERANCE) * width, y + (1 + BOX_TOLERANCE) * height])
+    outside = ~((points >= low) & (points <= high)).all(axis=1)
+    if outside.any():
+        point = int(np.flatnonzero(outside)[0])
+        raise InputError(
+            f"{landmarks.where(landmarks.row_of()[name])}: landmark {point} of {name} at "
+            f"({points[point, 0]:.1f}, {points[point, 1]:.1f}) lies outside its face box ({x:g}, {y:g}, {width:g} x {height:g}) of "
+            f"{boxes.where(row)}; expected the points inside the box. Fix: the two files do not match (rows "
+            "shifted or from another CelebA version); restore both from the official distribution."
+        )
 
 
 def read_identities(root) -> NamedRows:

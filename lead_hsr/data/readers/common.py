@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import raw_root_fix
 from lead_hsr.errors import InputError, located
 
 
@@ -27,8 +28,7 @@ class Annotations:
 def missing(path: Path, dataset: str, layout: str) -> InputError:
     """Error for a missing raw file or folder: what, the expected layout, and where to get the dataset."""
     return InputError(
-        f"{path}: not found. Expected layout of the '{dataset}' raw root: {layout}. "
-        f"Fix: point the '{dataset}' raw root at a copy of {OFFICIAL_SOURCES.get(dataset, dataset)}."
+        f"{path}: not found. Expected layout under `raw.{dataset}.root`: {layout}. {raw_root_fix(dataset)}"
     )
 
 
@@ -53,17 +53,50 @@ def malformed(path, line: int | None, expected: str, got: str) -> InputError:
     )
 
 
+def read_text(path: Path) -> str:
+    """The file as text (UTF-8, BOM tolerated); any other encoding is an InputError at `file:line`."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"{located(path, line)}: byte {data[error.start:error.start + 1]!r} at offset {error.start} is not "
+            "UTF-8 text; expected the plain ASCII/UTF-8 file of the official distribution. Fix: restore the file, "
+            "or re-encode it (e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
+
+
 def read_lines(path: Path) -> list[tuple[int, str]]:
     """(1-based line number, line) for every non-blank line; tolerates a UTF-8 BOM and CRLF endings."""
-    text = path.read_text(encoding="utf-8-sig", errors="strict")
+    text = read_text(path)
+    if "\0" in text:
+        raise InputError(f"{located(path, text[: text.index(chr(0))].count(chr(10)) + 1)}: a NUL byte in a text "
+                         "file; expected plain text. Fix: restore the file from the dataset's official distribution.")
     return [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
 def parse_numbers(tokens: list[str], path, line: int, expected: str, raw: str, kind=float) -> list:
+    """Numbers of one line; text, nan and inf (which float() accepts) are malformed."""
     try:
-        return [kind(token) for token in tokens]
+        values = [kind(token) for token in tokens]
     except ValueError:
         raise malformed(path, line, expected, raw) from None
+    if not all(math.isfinite(value) for value in values):
+        raise malformed(path, line, expected + " (finite numbers: no nan or inf)", raw)
+    return values
+
+
+def check_unique(names: list[str], where: list[str], what: str) -> None:
+    """InputError at the second row of the first name listed twice: one row per image, one image per row."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if name in first:
+            raise InputError(
+                f"{where[index]}: {what} {name!r} is listed again (first at {where[first[name]]}); expected each "
+                "image once. Fix: restore the file from the dataset's official distribution."
+            )
+        first[name] = index
 
 
 def check_row_count(path: Path, declared: int, found: int) -> None:

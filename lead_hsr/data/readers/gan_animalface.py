@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import ANIMALFACE_FOLDERS, ANIMALFACE_ZIP_FOLDERS, raw_root_fix
 from lead_hsr.errors import InputError
 
 # preparer name -> (folder under the raw root, paper image count: thesis Sec. 4.3.1 "Dog (389 images)",
 # "Cat (160 images)")
 ANIMALFACE_CLASSES = {
-    "animalface_dog": ("Image/DogHead", 389),
-    "animalface_cat": ("Image/CatHead", 160),
-}
-# preparer name -> folder of the data-efficient-gans zip of that class (the zip's name without `.zip`)
-DATA_EFFICIENT_GANS_FOLDERS = {
-    "animalface_dog": "AnimalFace-dog",
-    "animalface_cat": "AnimalFace-cat",
+    "animalface_dog": (ANIMALFACE_FOLDERS["animalface_dog"], 389),
+    "animalface_cat": (ANIMALFACE_FOLDERS["animalface_cat"], 160),
 }
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -28,7 +23,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 def animalface_folders(name: str) -> list[str]:
     """Where the images of one class may be, in order of preference: the official layout, then the
     data-efficient-gans zip unzipped into a folder of its name."""
-    return [ANIMALFACE_CLASSES[name][0], DATA_EFFICIENT_GANS_FOLDERS[name]]
+    return [ANIMALFACE_CLASSES[name][0], ANIMALFACE_ZIP_FOLDERS[name]]
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -48,6 +43,5 @@ def list_animalface_images(root: Path, name: str) -> list[str]:
         return []  # the folder is there but empty: the image count check names what is missing
     expected = " or ".join(f"{folder}/*.jpg" for folder in folders)
     raise InputError(
-        f"{root}: no Animal Face images of {name}; expected {expected}. "
-        f"Fix: point the raw root of 'animalface' at the unzipped {OFFICIAL_SOURCES['animalface']}."
+        f"{root}: no Animal Face images of {name}; expected {expected}. {raw_root_fix('animalface')}"
     )

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import FFHQ_IMAGE_DIR, raw_root_fix
 from lead_hsr.errors import InputError
 
-FFHQ_IMAGE_DIR = "images1024x1024"  # official folder name (NVlabs/ffhq-dataset)
 FFHQ_COUNT = 70_000  # NVlabs/ffhq-dataset README: 70,000 images
 # subset name -> (images kept, x-flip doubling at training time): the ADA paper's limited-data FFHQ subsets
 # and the thesis's FFHQ-1k/2k/10k (Table 4.5) and FFHQ-140k = 70k + x-flips (Table 4.3)
@@ -38,7 +37,7 @@ def list_ffhq_images(root: Path) -> list[str]:
     if not image_dir.is_dir():
         raise InputError(
             f"{image_dir}: folder not found; expected the FFHQ layout {FFHQ_IMAGE_DIR}/NNNNN/NNNNN.png. "
-            f"Fix: point the raw root of 'ffhq' at the download of {OFFICIAL_SOURCES['ffhq']}."
+            f"{raw_root_fix('ffhq')}"
         )
     numbered = []
     for path in image_dir.glob("*/*.png"):

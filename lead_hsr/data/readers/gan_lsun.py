@@ -6,15 +6,13 @@ from pathlib import Path
 
 import lmdb
 
-from lead_hsr.data.registry import OFFICIAL_SOURCES
+from lead_hsr.data.layouts import LSUN_CHURCH_LMDB, raw_root_fix
 from lead_hsr.errors import InputError
 
 # church_outdoor_train_lmdb entries (LSUN release; DESIGN §4.1). The thesis (Sec. 4.3.1) says "1.2M images",
 # which is not the size of LSUN church_outdoor: we follow the dataset StyleGAN2 trained on.
 LSUN_CHURCH_TRAIN_COUNT = 126_227
 
-
-LSUN_CHURCH_LMDB = "church_outdoor_train_lmdb"  # folder name of the official church_outdoor_train_lmdb.zip
 
 
 def find_lmdb(root: Path) -> Path:
@@ -30,8 +28,7 @@ def open_lsun(lmdb_dir: Path) -> lmdb.Environment:
     if not (lmdb_dir / "data.mdb").is_file():
         raise InputError(
             f"{lmdb_dir / 'data.mdb'}: LMDB file not found; expected an LSUN LMDB directory "
-            f"(e.g. church_outdoor_train_lmdb/ with data.mdb). Fix: point the raw root of 'lsun_church' at the "
-            f"unzipped download of {OFFICIAL_SOURCES['lsun_church']}."
+            f"(e.g. {LSUN_CHURCH_LMDB}/ with data.mdb). {raw_root_fix('lsun_church')}"
         )
     try:
         return lmdb.open(str(lmdb_dir), readonly=True, lock=False, readahead=False, max_readers=1)

@@ -1,7 +1,8 @@
 """Simpler procedural categories for the GAN datasets: church-like buildings, dog/cat faces, birds.
 
 Each has a recognisable layout (so a GAN has structure to learn) with per-image variation in shape, colour,
-position, background clutter, lighting and noise. No landmarks; birds come with their bounding box.
+position, background clutter, lighting and noise. Birds come with their bounding box; animal faces can come with
+4 landmarks (`render_animal_face_landmarks`: eyes, nose tip, mouth end), for own-data landmark tests.
 """
 
 from __future__ import annotations
@@ -65,8 +66,18 @@ def render_church(rng: np.random.Generator, width: int, height: int) -> np.ndarr
                           rng.uniform(0.75, 1.1), rng.uniform(1.5, 4.0), rng)
 
 
+# Landmarks of `render_animal_face_landmarks`, in this order.
+ANIMAL_FACE_LANDMARKS = ("left_eye", "right_eye", "nose_tip", "mouth_end")
+
+
 def render_animal_face(rng: np.random.Generator, kind: str, size: int) -> np.ndarray:
     """A frontal dog or cat head filling most of a square image (Animal Face dataset style)."""
+    return render_animal_face_landmarks(rng, kind, size)[0]
+
+
+def render_animal_face_landmarks(rng: np.random.Generator, kind: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """`render_animal_face`'s image (same rng draws, same bytes) and its 4 x 2 landmarks (x, y) in pixels
+    (ANIMAL_FACE_LANDMARKS; left = image left)."""
     if kind not in ANIMAL_KINDS:
         raise ValueError(f"animal kind {kind!r}; expected one of {ANIMAL_KINDS}")
     canvas = Image.new("RGB", (size, size), _rgb(rng.uniform(40, 220, 3)))
@@ -87,21 +98,25 @@ def render_animal_face(rng: np.random.Generator, kind: str, size: int) -> np.nda
             draw.ellipse([ex - 0.35 * r, cy - 0.9 * r, ex + 0.35 * r, cy + 0.4 * r], fill=_rgb(fur * 0.6))
         draw.ellipse([cx - 0.45 * r, cy + 0.05 * r, cx + 0.45 * r, cy + 0.75 * r], fill=_rgb(fur * 1.15 + 20))
     eye_rgb = _rgb(rng.choice([(60, 160, 60), (200, 160, 40), (70, 45, 25), (80, 130, 200)]))
+    landmarks = []
     for side in (-1, 1):
         ex, ey, er = cx + side * 0.38 * r, cy - 0.15 * r, 0.13 * r
+        landmarks.append((ex, ey))
         draw.ellipse([ex - er, ey - er, ex + er, ey + er], fill=eye_rgb)
         pupil = er * (0.35 if kind == "cat" else 0.6)
         draw.ellipse([ex - pupil, ey - er * 0.9, ex + pupil, ey + er * 0.9], fill=(10, 10, 10))
     ny = cy + 0.3 * r
     draw.polygon([(cx - 0.12 * r, ny), (cx + 0.12 * r, ny), (cx, ny + 0.12 * r)], fill=(40, 25, 25))
     draw.line([(cx, ny + 0.12 * r), (cx, ny + 0.3 * r)], fill=(40, 25, 25), width=max(1, size // 80))
+    landmarks += [(cx, ny + 0.12 * r), (cx, ny + 0.3 * r)]
     if kind == "cat":
         for side in (-1, 1):
             for dy in (-0.05, 0.05):
                 draw.line([(cx + side * 0.2 * r, ny + 0.2 * r), (cx + side * 0.9 * r, ny + (0.1 + dy * 3) * r)],
                           fill=(235, 235, 235), width=1)
-    return apply_lighting(np.asarray(canvas, dtype=np.float32), rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.4),
-                          rng.uniform(0.75, 1.1), rng.uniform(1.5, 4.0), rng)
+    image = apply_lighting(np.asarray(canvas, dtype=np.float32), rng.uniform(0, 2 * math.pi), rng.uniform(0, 0.4),
+                           rng.uniform(0.75, 1.1), rng.uniform(1.5, 4.0), rng)
+    return image, np.array(landmarks, dtype=np.float64)
 
 
 def render_bird(rng: np.random.Generator, species: str, width: int, height: int

@@ -1,0 +1,134 @@
+"""A missing raw dataset fails when the DAG is built (`snakemake -n` included), before any job is submitted,
+naming the config key, the config file, the expected layout and the official source; the files that define each
+layout (lead_hsr.data.layouts) are exactly what the readers need."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lead_hsr.config import key_source
+from lead_hsr.data import synthetic
+from lead_hsr.data.layouts import PREPARER_LAYOUTS, missing_layout
+from lead_hsr.data.prepare_all import prepare
+from lead_hsr.data.layouts import OFFICIAL_SOURCES
+from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS
+from lead_hsr.errors import InputError
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "celeba": {"counts": {"train": 4, "val": 1, "test": 2}},
+    "mafl": {"counts": {"train": 2, "test": 1}},
+    "aflw_m": {"counts": {"train": 2, "test": 1}},
+    "aflw_r": {"counts": {"train": 2, "test": 1}},
+    "w300": {"counts": {"train": 3, "test": 3}},
+    "ffhq": {"counts": {"train": 2}, "image_size": 16},
+    "lsun_church": {"counts": {"train": 2}, "image_size": 16},
+    "animalface": {"counts": {"dog": 1, "cat": 1}, "image_size": 16},
+    "cub": {"counts": {"train": 2}, "image_size": 24},
+}
+GEOMETRY = {"resize": 40, "crop": 4, "resolution": 16}
+
+
+@pytest.fixture(scope="module")
+def raw_tree(tmp_path_factory) -> Path:
+    """Every raw dataset, tiny, in its official layout (the synthetic writers)."""
+    base = tmp_path_factory.mktemp("raw")
+    synthetic.write_all({name: {**entry, "root": base / name, "seed": 0} for name, entry in TINY.items()})
+    return base
+
+
+def dry_run(workdir, *configfiles, check=True):
+    env = dict(os.environ)
+    if check:
+        env.pop("LEAD_HSR_SKIP_RAW_CHECK", None)  # the test suite plans paper DAGs without data; not here
+    command = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--directory", str(workdir),
+               "--snakefile", str(REPO / "Snakefile"), "--configfile", str(REPO / "config" / "config.yaml"),
+               *map(str, configfiles)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+
+
+def roots_overlay(path: Path, roots: dict) -> Path:
+    path.write_text(yaml.safe_dump({"raw": {name: {"root": str(root)} for name, root in roots.items()}}))
+    return path
+
+
+def test_layouts_cover_every_preparer_and_raw_dataset():
+    assert set(PREPARER_LAYOUTS) == set(PREPARER_INPUTS)
+    assert {d for datasets in PREPARER_LAYOUTS.values() for d in datasets} == set(RAW_DATASETS)
+    assert set(RAW_DATASETS) <= set(OFFICIAL_SOURCES)
+
+
+def test_the_official_layouts_satisfy_the_check(raw_tree):
+    for preparer, datasets in PREPARER_LAYOUTS.items():
+        for dataset in datasets:
+            assert missing_layout(preparer, dataset, raw_tree / dataset) == [], (preparer, dataset)
+
+
+def test_every_layout_entry_is_needed_by_its_reader(raw_tree):
+    """Remove one entry at a time: the DAG check names it, and the preparer itself cannot run without it."""
+    for preparer, datasets in PREPARER_LAYOUTS.items():
+        roots = {dataset: raw_tree / dataset for dataset in PREPARER_INPUTS[preparer]}
+        for dataset, required in datasets.items():
+            for entry in required:
+                present = next(raw_tree / dataset / p for p in entry.paths if (raw_tree / dataset / p).exists())
+                hidden = present.with_name(present.name + ".hidden")
+                present.rename(hidden)
+                try:
+                    assert missing_layout(preparer, dataset, raw_tree / dataset) == [entry]
+                    with pytest.raises(InputError):
+                        prepare(preparer, roots, raw_tree.parent / "out" / preparer, GEOMETRY)
+                finally:
+                    hidden.rename(present)
+                    shutil.rmtree(raw_tree.parent / "out", ignore_errors=True)
+
+
+def test_paper_dry_run_fails_at_dag_build_naming_key_file_layout_and_source(tmp_path):
+    out = dry_run(tmp_path)  # config/config.yaml: /data/... does not exist here
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert "Job stats" not in text and "prepare_dataset" in text  # nothing planned, let alone submitted
+    assert "/data/celeba: raw dataset 'celeba' (config key `raw.celeba.root`, set in config/config.yaml)" in text
+    assert "list_landmarks_align_celeba.txt" in text and OFFICIAL_SOURCES["celeba"] in text
+    assert "Other prepared stores of this config lack raw data too:" in text and "ffhq_70k" in text
+
+
+def test_the_message_names_the_config_file_that_sets_the_root_and_what_is_missing(tmp_path, raw_tree):
+    celeba = tmp_path / "celeba"
+    shutil.copytree(raw_tree / "celeba", celeba)
+    (celeba / "list_landmarks_align_celeba.txt").unlink()
+    overlay = roots_overlay(tmp_path / "my.yaml", {**{d: raw_tree / d for d in RAW_DATASETS}, "celeba": celeba})
+    out = dry_run(tmp_path, overlay)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert f"config key `raw.celeba.root`, set in {overlay})" in text
+    assert "lacks list_landmarks_align_celeba.txt (in the root or in Anno/, Eval/, Img/)" in text
+    assert "raw dataset 'ffhq'" not in text  # only what is really missing
+
+
+def test_paper_dry_run_with_every_raw_root_in_place_plans_every_store(tmp_path, raw_tree):
+    overlay = roots_overlay(tmp_path / "roots.yaml", {d: raw_tree / d for d in RAW_DATASETS})
+    out = dry_run(tmp_path, overlay)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = {row[0]: int(row[1]) for row in map(str.split, out.stdout.splitlines())
+              if len(row) == 2 and row[1].isdigit()}
+    assert counts["prepare_dataset"] == len(yaml.safe_load((REPO / "config" / "config.yaml").read_text())["prepared"])
+
+
+def test_demo_synthetic_roots_are_produced_by_the_dag_not_checked(tmp_path):
+    out = dry_run(tmp_path, REPO / "config" / "demo.yaml")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "generate_synthetic" in out.stdout
+
+
+def test_key_source_follows_snakemakes_precedence(tmp_path):
+    default, first, second = tmp_path / "config.yaml", tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("raw: {celeba: {root: /a}}\n")
+    second.write_text("seed: 1\n")
+    keys = ("raw", "celeba", "root")
+    assert key_source(keys, default, [first, second]) == str(first)  # the last file that sets it
+    assert key_source(keys, default, [second]) == str(default)
+    assert key_source(keys, default, [first], {"raw": {"celeba": {"root": "/c"}}}) == "--config (command line)"
