@@ -110,15 +110,17 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
         styles = self.affine(w)
-        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
-                             resample_filter=self.resample_filter)
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device, dtype=x.dtype)
-            x = x + noise * self.noise_strength
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
+                                dtype=x.dtype) * self.noise_strength
         elif noise_mode == "const":
-            x = x + self.noise_const.to(x.dtype) * self.noise_strength
-        elif noise_mode != "none":
+            noise = self.noise_const.to(x.dtype) * self.noise_strength
+        elif noise_mode == "none":
+            noise = None
+        else:
             raise ValueError(f"unknown noise_mode {noise_mode!r}")
+        x = modulated_conv2d(x, self.weight, styles, demodulate=True, up=self.up,
+                             resample_filter=self.resample_filter, noise=noise)
         return bias_act(x, self.bias, "lrelu", clamp=self.conv_clamp)
 
 

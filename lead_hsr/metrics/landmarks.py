@@ -17,9 +17,8 @@ from lead_hsr.atomic import atomic_write_with
 from lead_hsr.data.geometry import central_crop
 from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
-from lead_hsr.lead.dense_model import dense_descriptors, extract_features, load_dense_model, select_rows
-from lead_hsr.lead.matching import MatchingResult, matching_errors, matching_order, matching_views
-from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
+# lead_hsr.lead (backbones -> torchvision -> torch._dynamo, ~2 CPU-s) is imported inside the functions that run
+# a model: the figure jobs import this module only for load_predictions.
 from lead_hsr.metrics.iod import Normaliser, iod_error
 from lead_hsr.train import atomic_write_json, pick_device
 
@@ -82,6 +81,8 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
     (RegressorOptions fields), fewshot_regressor (overrides for few-shot runs), feature_stride (crop / feature
     size: 2 in the protocol, 48 of 96).
     """
+    from lead_hsr.lead.dense_model import dense_descriptors, load_dense_model, select_rows
+    from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
     device = pick_device(options.get("device", "auto"))
     store = open_store(store_path)
     crop = int(options["crop"])
@@ -125,6 +126,7 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
 
 def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict) -> dict:
     """Same / different matching error (pixels of a 70-px image) over sorted MAFL test pairs (DESIGN §5)."""
+    from lead_hsr.lead.dense_model import load_dense_model
     device = pick_device(options.get("device", "auto"))
     model = load_dense_model(weights, device)
     result = match_pairs(model, store_path, options, device)
@@ -134,13 +136,14 @@ def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict)
     return out
 
 
-def match_pairs(model, store_path: Path, options: dict, device) -> MatchingResult:
+def match_pairs(model, store_path: Path, options: dict, device) -> "MatchingResult":
     """The matching protocol on a loaded dense model: options `crop`, `pairs`, `seed`.
 
     Pairs are evaluated a chunk at a time: features upsampled to the crop are C x 96 x 96 per image (3840-d
     hypercolumns: 140 MB each), so holding all 1,000 views would need >100 GB. Warps depend only on the image's
     position in the sorted order, so the result does not depend on the chunk size.
     """
+    from lead_hsr.lead.matching import MatchingResult, matching_errors, matching_order, matching_views
     store = open_store(store_path)
     crop, seed = int(options["crop"]), int(options.get("seed", 0))
     rows = store.split("test")
@@ -163,5 +166,6 @@ def match_pairs(model, store_path: Path, options: dict, device) -> MatchingResul
 
 def _view_features(model, views: torch.Tensor, size: int, device) -> torch.Tensor:
     """Features of warped float views (N x 3 x S x S, 0..255) at `size`."""
+    from lead_hsr.lead.dense_model import extract_features
     as_uint8 = views.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
     return extract_features(model, as_uint8, size, device=device)

@@ -17,13 +17,14 @@ import torch
 from lead_hsr.data.geometry import central_crop
 from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
-from lead_hsr.lead.dense_model import extract_features, load_dense_model
-from lead_hsr.lead.matching import match_landmarks, prepare_descriptors
 from lead_hsr.metrics.iod import eye_indices_for, iod_errors
 from lead_hsr.metrics.landmarks import load_predictions
 from lead_hsr.metrics.scale import SEEN_ZOOM, zoomed_test_split
 from lead_hsr.report import lead_figures as draw
 from lead_hsr.train import pick_device
+
+# lead_hsr.lead (backbones -> torchvision -> torch._dynamo, ~2 CPU-s) is imported only by the figures that run a
+# model (matching, t-SNE, cluster masks); the others draw stored predictions.
 
 # Nose-tip index per landmark count: CelebA/MAFL and MTFL/AFLW 5-point order (eyes, nose, mouth corners);
 # 68-point iBUG markup (0-based 30 = nose tip).
@@ -69,6 +70,8 @@ def pose_spectrum(yaw: np.ndarray, n_queries: int) -> tuple[int, np.ndarray]:
 def matching_figure_job(weights: dict[str, str], store_path, out, dataset: str, options: dict) -> Path:
     """Fig. 3.4: landmarks of the most frontal test image matched into test images of increasing head yaw by
     each feature source (cosine nearest neighbour on features upsampled to the crop, `lead.matching`)."""
+    from lead_hsr.lead.dense_model import extract_features, load_dense_model
+    from lead_hsr.lead.matching import match_landmarks, prepare_descriptors
     device = pick_device(options.get("device", "auto"))
     store = open_store(store_path)
     rows, images, landmarks = _test_crops(store, int(options["crop"]))
@@ -98,6 +101,8 @@ def matching_figure_job(weights: dict[str, str], store_path, out, dataset: str, 
 def _sample_descriptors(model, images: np.ndarray, size: int, n_points: int, seed: int, device):
     """Unit-length descriptors at `n_points` random cells of the images' size x size feature maps, with the
     (x, y) crop-pixel centre of each cell. Extraction is batched, so only sampled cells are kept."""
+    from lead_hsr.lead.dense_model import extract_features
+    from lead_hsr.lead.matching import prepare_descriptors
     n_cells = len(images) * size * size
     chosen = np.sort(np.random.default_rng(seed).choice(n_cells, size=min(n_points, n_cells), replace=False))
     stride = images.shape[1] / size
@@ -119,6 +124,7 @@ def _sample_descriptors(model, images: np.ndarray, size: int, n_points: int, see
 def part_clusters_of(weights, store_path, options: dict):
     """(clusters, model, descriptors, positions, test images) of one feature source on the store's first
     `images` test images: k-means parts fitted on `kmeans_points` sampled descriptors (deterministic)."""
+    from lead_hsr.lead.dense_model import load_dense_model
     device = pick_device(options.get("device", "auto"))
     store = open_store(store_path)
     _, images, _ = _test_crops(store, int(options["crop"]))
@@ -145,6 +151,8 @@ def tsne_figure_job(weights: dict[str, str], store_path, out, options: dict) -> 
 
 def cluster_masks_figure_job(weights, store_path, out, options: dict) -> Path:
     """Fig. 3.6: the k-means parts of Fig. 3.5 (same source, sample and seed) on `references` test images."""
+    from lead_hsr.lead.dense_model import extract_features
+    from lead_hsr.lead.matching import prepare_descriptors
     clusters, model, _, _, images, size = part_clusters_of(weights, store_path, options)
     device = next(model.parameters()).device
     picked = np.round(np.linspace(0, len(images) - 1, int(options["references"]))).astype(int)

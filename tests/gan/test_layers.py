@@ -69,28 +69,46 @@ def _reference_modconv(x, weight, styles, demodulate, up=False):
     return torch.cat(outs)
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("demodulate", [True, False])
-def test_modulated_conv_matches_unfused_reference(demodulate):
+def test_modulated_conv_matches_per_sample_reference(demodulate, fused):
     torch.manual_seed(0)
     x = torch.randn(3, 4, 6, 6, dtype=torch.float64)
     weight = torch.randn(5, 4, 3, 3, dtype=torch.float64)
     styles = torch.randn(3, 4, dtype=torch.float64)
-    ours = modulated_conv2d(x, weight, styles, demodulate=demodulate)
+    ours = modulated_conv2d(x, weight, styles, demodulate=demodulate, fused=fused)
     torch.testing.assert_close(ours, _reference_modconv(x, weight, styles, demodulate))
 
 
-def test_modulated_upsampling_conv_matches_reference_then_fir():
+@pytest.mark.parametrize("fused", [False, True])
+def test_modulated_upsampling_conv_matches_reference_then_fir(fused):
     torch.manual_seed(1)
     x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
     weight = torch.randn(5, 3, 3, 3, dtype=torch.float64)
     styles = torch.randn(2, 3, dtype=torch.float64)
     f = fir_filter_2d().double()
-    ours = modulated_conv2d(x, weight, styles, demodulate=True, up=True, resample_filter=f)
+    ours = modulated_conv2d(x, weight, styles, demodulate=True, up=True, resample_filter=f, fused=fused)
     ref = _reference_modconv(x, weight, styles, True, up=True)       # 9 x 9
     ref = torch.stack([torch.from_numpy(convolve2d(ref[n, c].numpy(), 4 * f.numpy(), mode="full")[2:10, 2:10])
                        for n in range(2) for c in range(5)]).reshape(2, 5, 8, 8)
     assert ours.shape == (2, 5, 8, 8)
     torch.testing.assert_close(ours, ref)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("demodulate", [True, False])
+def test_noise_is_added_after_demodulation(demodulate, fused):
+    torch.manual_seed(4)
+    x = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    weight, styles = torch.randn(3, 4, 3, 3, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    noise = torch.randn(2, 1, 5, 5, dtype=torch.float64)
+    torch.testing.assert_close(modulated_conv2d(x, weight, styles, demodulate, noise=noise, fused=fused),
+                               _reference_modconv(x, weight, styles, demodulate) + noise)
+
+
+def test_upsampling_rejects_odd_filters():
+    with pytest.raises(ValueError, match="even-length"):
+        upsample2x(torch.ones(1, 1, 4, 4), fir_filter_2d((1.0, 2.0, 1.0)))
 
 
 def test_demodulated_filters_have_unit_norm_output_scale():

@@ -152,3 +152,12 @@ def test_fewshot_subsets_are_stable_and_differ_across_seeds(tmp_path):
     assert np.array_equal(reg.load_fewshot_manifest(manifest, files), a)
     with pytest.raises(InputError, match="subset.json"):
         reg.load_fewshot_manifest(manifest, files[:5])
+
+
+def test_flush_denormals_zeroes_subnormals_only_inside():
+    subnormal = torch.tensor([1e-39])
+    assert (subnormal * 1.0).item() > 0                    # IEEE default: kept
+    with reg.flush_denormals():                            # x86 (SSE3) and arm64 builds support it
+        assert (subnormal * 1.0).item() == 0.0
+        assert (torch.tensor([1e-30]) * 1.0).item() > 0    # normal floats untouched
+    assert (subnormal * 1.0).item() > 0                    # restored for the rest of the process
