@@ -401,7 +401,7 @@ class Coster:
         gpus = self._gpus("train_stage2")
         if wc["stage2"] == "nmf":   # NMF: hypercolumns of nmf_images once, no gradient steps
             p = self.features("hypercolumn", 3840, "none", self.crop // 4)
-            return JobCost(256 * p.flops, p.fixed_bytes, gpus, p.what)
+            return JobCost(256 * p.flops, p.fixed_bytes, gpus, "NMF fit on the hypercolumns of 256 images")
         batch = int(opts.get("batch", 256))
         steps = opts.get("steps") or math.ceil(float(opts.get("epochs", 20)) * n / batch)
         p = stage2_step(wc["stage2"], int(wc["dim"]), wc["proj"], opts.get("arch", "resnet50"), self.crop)
@@ -482,14 +482,17 @@ def family_rows(jobs: list[Job], coster: Coster) -> list[dict]:
     """Per rule family: jobs, FLOPs per sample/step unit, total FLOPs, largest peak memory per GPU."""
     rows = {}
     for job in jobs:
+        if job.rule == "all":
+            continue
         cost = coster.cost(job)
-        row = rows.setdefault(job.rule, {"family": job.rule, "jobs": 0, "flops": 0.0, "peak_bytes": 0.0,
-                                         "unit": "", "modelled": cost is not None})
+        family = "figures" if job.rule.startswith("fig_") else job.rule
+        row = rows.setdefault(family, {"family": family, "jobs": 0, "flops": 0.0, "peak_bytes": 0.0,
+                                       "unit": "", "modelled": cost is not None})
         row["jobs"] += 1
         if cost is not None:
             row["flops"] += cost.flops
-            row["peak_bytes"] = max(row["peak_bytes"], cost.peak_bytes)
-            row["unit"] = cost.unit
+            if cost.peak_bytes >= row["peak_bytes"]:   # the unit of the job that sets the peak
+                row["peak_bytes"], row["unit"] = cost.peak_bytes, cost.unit
     return [rows[k] for k in sorted(rows, key=lambda r: (r not in FAMILIES, FAMILIES.index(r) if r in FAMILIES
                                                           else 0, r))]
 

@@ -89,12 +89,15 @@ def test_parse_dry_run():
 
 class _FixedCoster:
     def cost(self, job):
-        return None if job.rule == "table" else B.JobCost(1e15, 2e9, 1, "unit")
+        return B.JobCost(1e15, 2e9, 1, "unit") if job.rule == "train_gan_hsr" else None
 
 
 def test_family_rows_sum_jobs_and_render_table():
-    jobs = [B.Job("train_gan_hsr", (), "a"), B.Job("train_gan_hsr", (), "b"), B.Job("table", (), "t")]
+    jobs = [B.Job("train_gan_hsr", (), "a"), B.Job("train_gan_hsr", (), "b"), B.Job("table", (), "t"),
+            B.Job("fig_3_4", (), "f1"), B.Job("fig_4_1", (), "f2"), B.Job("all", (), "")]
     rows = B.family_rows(jobs, _FixedCoster())
+    assert [r["family"] for r in rows if r["family"] in ("all", "figures")] == ["figures"]
+    assert next(r for r in rows if r["family"] == "figures")["jobs"] == 2
     gan = next(r for r in rows if r["family"] == "train_gan_hsr")
     assert gan["jobs"] == 2 and gan["flops"] == 2e15 and gan["peak_bytes"] == 2e9
     assert not next(r for r in rows if r["family"] == "table")["modelled"]
