@@ -543,7 +543,11 @@ def render(config_name: str, families: list[dict], tables: dict[str, float], tot
               "tensor peak",
               f"- memory at {anchor['per_gpu_batch']} images per GPU: projected "
               f"{anchor['projected_gb_per_gpu_fp32']:.1f} GB (fp32) vs {anchor['anchor_gb_per_gpu']} GB measured "
-              f"by StyleGAN2-ADA ({anchor['projected_gb_per_gpu_fp32'] / anchor['anchor_gb_per_gpu']:.1f}x)", ""]
+              f"by StyleGAN2-ADA ({anchor['projected_gb_per_gpu_fp32'] / anchor['anchor_gb_per_gpu']:.1f}x; it "
+              "keeps the 4 highest resolutions in fp16 and fuses bias/activation/resampling in custom CUDA ops)",
+              f"- at the anchor's utilisation ({anchor['utilisation_fp16']:.0%} of the tensor peak) instead of "
+              f"{utilisation:.0%}, every GPU-hour above is {utilisation / anchor['utilisation_fp16']:.1f}x larger "
+              f"(all jobs: {gpu_hours(total, peak, anchor['utilisation_fp16']):,.0f} GPU-hours)", ""]
     return "\n".join(lines)
 
 

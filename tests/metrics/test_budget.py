@@ -108,4 +108,5 @@ def test_family_rows_sum_jobs_and_render_table():
     hours = B.gpu_hours(2e15, 312.0, 0.5)
     assert f"| train_gan_hsr | 2 | 2.0 | {hours:,.1f} | 2.0 |" in text
     assert f"| table_4.1 | {hours:,.1f} |" in text
-    assert "(2.0x)" in text
+    assert "vs 2.7 GB measured by StyleGAN2-ADA (2.0x;" in text
+    assert "every GPU-hour above is 4.0x larger" in text        # 0.5 / 0.125
