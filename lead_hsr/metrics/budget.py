@@ -379,7 +379,10 @@ class Coster:
     def metric(self, kind: str) -> Probe:
         if kind == "G":
             return generator_forward(self.hsr["train"].get("preset", "paper256"))
-        return metric_network(kind, self.config["geometry"]["resolution"])
+        # NVlabs' TorchScript networks have no random init: their torch-fidelity / lpips ports (the same
+        # Inception-v3, VGG16 and LPIPS-VGG16 layers) are measured instead
+        port = {"nvlabs-inception": "inception", "nvlabs-vgg16": "vgg16", "lpips-vgg": "lpips"}.get(kind, kind)
+        return metric_network(port, self.config["geometry"]["resolution"])
 
     # ---- families
     def cost(self, job: Job) -> JobCost | None:
@@ -470,7 +473,8 @@ class Coster:
         fid, pr, ppl = int(m["fid"]["num_gen"]), int(m["pr"]["num_gen"]), int(m["ppl"]["num_samples"])
         g = self.metric("G")
         flops = (fid + pr + 2 * ppl) * g.flops + fid * self.metric(m["fid"]["extractor"]).flops \
-            + pr * self.metric(m["pr"]["extractor"]).flops + ppl * self.metric("lpips").flops
+            + pr * self.metric(m["pr"]["extractor"]).flops + ppl * self.metric("lpips").flops  # any PPL distance:
+        # LPIPS-VGG16 (NVlabs' TorchScript or the lpips package)
         return JobCost(flops, g.fixed_bytes, 1, "generated images (real-image features: cached per store, "
                                                   "not counted)")
 
