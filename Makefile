@@ -42,3 +42,13 @@ slurm-profile: setup
 
 clean-demo:
 	rm -rf results/demo work/demo demo_data
+
+# Paper-scale smoke (config/smoke.yaml): the whole paper DAG at paper shapes, random-weight stand-ins, synthetic
+# raw data at the real raw resolutions, a few steps per job. CPU, hours on 2 cores; see README "Paper-scale smoke".
+.PHONY: smoke clean-smoke
+smoke: setup
+	$(BIN)/snakemake --profile profiles/local --configfile config/smoke.yaml
+	$(BIN)/snakemake --profile profiles/local --configfile config/smoke.yaml --report results/smoke/report.html
+
+clean-smoke:
+	rm -rf results/smoke work/smoke smoke_data
