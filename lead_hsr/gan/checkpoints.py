@@ -102,7 +102,7 @@ def _reconstruct_record(meta) -> PersistentRecord:
 
 
 def _load_storage_from_bytes(data: bytes):
-    """Replaces torch.storage._load_from_bytes (which runs torch.load with weights_only=False)."""
+    """Replaces torch.storage._load_from_bytes, which unpickles without the weights-only restriction."""
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
