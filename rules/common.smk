@@ -219,7 +219,7 @@ def gpu_resources(rule_name):
 
 
 # ---- runs and tables ----
-from lead_hsr.report.spec import load_tables, table_runs
+from lead_hsr.report.spec import load_orderings, load_tables, table_runs
 
 TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
 TABLES = load_tables(TABLES_YAML)
@@ -268,8 +268,35 @@ def table_outputs(table_id):
     return [f"{RESULTS}/tables/{table_id}.{ext}" for ext in ("csv", "md", "tex")]
 
 
+ORDERINGS = load_orderings(TABLES_YAML, TABLES)
+
+
+def reported_orderings():
+    """The thesis orderings checked on this config: those whose tables it reports; the learning checks (no
+    table) come with them, never alone (they would train stage-1 networks a config may not want)."""
+    reported = set(config["report"]["tables"])
+    from_tables = [o for o in ORDERINGS if any("table" in o[side] for side in ("better", "worse"))]
+    chosen = [o for o in from_tables
+              if all(o[side]["table"] in reported for side in ("better", "worse") if "table" in o[side])]
+    return chosen + [o for o in ORDERINGS if o not in from_tables] if chosen else []
+
+
+def orderings_inputs():
+    """result key (run and metric) -> metric JSONs, for every cell the reported orderings compare."""
+    from lead_hsr.report.spec import ordering_side_cells, result_key
+
+    return {result_key(run, metric): run_paths(run, table_id)
+            for ordering in reported_orderings() for side in ("better", "worse")
+            for run, metric, table_id, _ in ordering_side_cells(ordering[side], TABLES)}
+
+
+def orderings_outputs():
+    return [f"{RESULTS}/tables/orderings.{ext}" for ext in ("csv", "md")] if reported_orderings() else []
+
+
 def report_targets():
-    return [path for table_id in config["report"]["tables"] for path in table_outputs(table_id)]
+    tables = [path for table_id in config["report"]["tables"] for path in table_outputs(table_id)]
+    return tables + orderings_outputs()
 
 
 def arch_card_targets():

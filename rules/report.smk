@@ -1,7 +1,7 @@
 # Tables (generic aggregation of run metric JSONs from config/tables.yaml), training curves and the HTML report.
 
 wildcard_constraints:
-    table="(table|fig)_[0-9]+\.[0-9]+|own_[A-Za-z0-9_]+",
+    table=r"(table|fig)_[0-9]+\.[0-9]+|own_[A-Za-z0-9_]+",
 
 
 rule table:
@@ -53,3 +53,28 @@ rule training_curves:
         runtime=30,
     script:
         f"{SCRIPTS}/training_curves.py"
+
+
+rule orderings:
+    """Which of the thesis's orderings hold in this run (config/tables.yaml `orderings:`), with both sides' numbers."""
+    input:
+        lambda w: [p for paths in orderings_inputs().values() for p in paths],
+    output:
+        csv=report(f"{RESULTS}/tables/orderings.csv", category="Tables", labels={"table": "orderings (read first)"}),
+        md=f"{RESULTS}/tables/orderings.md",
+    params:
+        orderings=reported_orderings(),
+        paths=lambda w: orderings_inputs(),
+        tables_yaml=TABLES_YAML,
+        footnote=config["report"].get("footnote"),
+    conda:
+        "../envs/environment.yaml"
+    log:
+        log_path("tables", "orderings"),
+    benchmark:
+        bench_path("tables", "orderings")
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        f"{SCRIPTS}/orderings.py"

@@ -4,5 +4,7 @@
   Snakefile to import at parse time (yaml only).
 - `tables`: aggregate per-run metric JSONs (seeds -> mean ± population std) into a table with our numbers
   beside the thesis's, written as CSV, Markdown and LaTeX.
+- `orderings`: which of the thesis's orderings (the `orderings:` list of config/tables.yaml) hold in a run,
+  with the numbers on both sides; first in the HTML report.
 - `figures`: headless matplotlib helpers (atomic PNG saves, image grids with landmarks, line plots, histograms).
 """

@@ -118,12 +118,7 @@ def validate_table(table_id: str, spec: dict, source: str = "config/tables.yaml"
 OWN_TABLE_PREFIX = "own_"  # ids of tables of your own data (config report.own_tables)
 
 
-def load_tables(path: str | Path, own: bool = False) -> dict[str, dict]:
-    """All table specs of a tables.yaml, validated: table id -> spec.
-
-    `own=True` (config `report.own_tables`): ids must start with `own_`, and rows may leave out `thesis`
-    (no published number: every cell '-')."""
-    path = Path(path)
+def _read_document(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: table specification file not found. Fix: restore config/tables.yaml.")
     try:
@@ -132,6 +127,16 @@ def load_tables(path: str | Path, own: bool = False) -> dict[str, dict]:
         raise InputError(f"{path}: not valid YAML ({error}). Fix: correct the syntax.") from error
     if not isinstance(document, dict) or not isinstance(document.get("tables"), dict):
         raise InputError(f"{path}: expected a top-level mapping 'tables: {{<id>: <spec>}}'. Fix: see its header.")
+    return document
+
+
+def load_tables(path: str | Path, own: bool = False) -> dict[str, dict]:
+    """All table specs of a tables.yaml, validated: table id -> spec.
+
+    `own=True` (config `report.own_tables`): ids must start with `own_`, and rows may leave out `thesis`
+    (no published number: every cell '-')."""
+    path = Path(path)
+    document = _read_document(path)
     if own:
         for table_id, spec in document["tables"].items():
             if not str(table_id).startswith(OWN_TABLE_PREFIX):
@@ -142,3 +147,93 @@ def load_tables(path: str | Path, own: bool = False) -> dict[str, dict]:
             for row in spec.get("rows", []):
                 row.setdefault("thesis", {name: MISSING for name in names})
     return {table_id: validate_table(table_id, spec, str(path)) for table_id, spec in document["tables"].items()}
+
+
+# ---------------------------------------------------------------- orderings: the thesis's claims, checked on a run
+
+
+def result_key(run: dict, metric: str) -> str:
+    """One run's metric: the run key and the metric name (ALS metrics live in another file than FID's)."""
+    return f"{run_key(run)}@{metric}"
+
+
+def ordering_side_cells(side: dict, tables: dict[str, dict]) -> list[tuple[dict, str, str | None, str | None]]:
+    """The cells one side of an ordering averages: (run, metric, table id or None, thesis text or None)."""
+    if "run" in side:
+        return [(side["run"], side["metric"], None, None)]
+    spec = tables[side["table"]]
+    row = next(r for r in spec["rows"] if [str(v) for v in r["label"]] == [str(v) for v in side["row"]])
+    columns = {column["name"]: column for column in spec["columns"]}
+    return [(cell_run(row, columns[name]), columns[name]["metric"], side["table"], row["thesis"][name])
+            for name in side["columns"]]
+
+
+def thesis_side_value(side: dict, tables: dict[str, dict]) -> float | None:
+    """Mean of the thesis's numbers on one side; None when the thesis prints none (or the side is a plain run)."""
+    values = [parse_thesis_value(text) for *_, text in ordering_side_cells(side, tables) if text is not None]
+    if not values or any(value is None for value in values):
+        return None
+    return sum(mean for mean, _ in values) / len(values)
+
+
+def _check_side(side, tables: dict[str, dict], where: str) -> None:
+    if not isinstance(side, dict):
+        raise _fail(where, f"expected a mapping {{table, row, columns}} or {{run, metric}}, got {side!r}")
+    if "run" in side:
+        _check_run(side["run"], where)
+        if set(side) != {"run", "metric"} or not isinstance(side["metric"], str):
+            raise _fail(where, f"a run side has exactly 'run' and 'metric' (a metric name), got {sorted(side)}")
+        return
+    if set(side) != {"table", "row", "columns"}:
+        raise _fail(where, f"a table side has exactly 'table', 'row' and 'columns', got {sorted(side)}")
+    spec = tables.get(side["table"])
+    if spec is None:
+        raise _fail(where, f"no table {side['table']!r}; tables are {sorted(tables)}")
+    labels = [[str(v) for v in row["label"]] for row in spec["rows"]]
+    if [str(v) for v in side["row"]] not in labels:
+        raise _fail(where, f"{side['table']} has no row {side['row']!r}; its rows are {labels}")
+    if next(r for r in spec["rows"] if [str(v) for v in r["label"]] == [str(v) for v in side["row"]]).get("quoted"):
+        raise _fail(where, f"row {side['row']!r} of {side['table']} is quoted from another paper: no run to check")
+    names = [column["name"] for column in spec["columns"]]
+    if not isinstance(side["columns"], list) or not side["columns"] or not set(side["columns"]) <= set(names):
+        raise _fail(where, f"'columns' must be a non-empty list of {side['table']}'s columns {names}, "
+                           f"got {side['columns']!r}")
+
+
+def validate_ordering(number: int, ordering: dict, tables: dict[str, dict], source: str) -> dict:
+    """Check one ordering; the thesis's own numbers must satisfy it (a typo in a claim is caught here)."""
+    where = f"{source}: orderings entry {number}"
+    if not isinstance(ordering, dict) or set(ordering) != {"claim", "lower_is_better", "better", "worse"}:
+        got = sorted(ordering) if isinstance(ordering, dict) else ordering
+        raise _fail(where, f"expected exactly the keys claim, lower_is_better, better, worse; got {got}")
+    if not isinstance(ordering["claim"], str) or not isinstance(ordering["lower_is_better"], bool):
+        raise _fail(where, "'claim' is a sentence and 'lower_is_better' true or false")
+    for side in ("better", "worse"):
+        _check_side(ordering[side], tables, f"{where} ({side})")
+    better, worse = (thesis_side_value(ordering[side], tables) for side in ("better", "worse"))
+    if better is not None and worse is not None and not ordering_holds(better, worse, ordering["lower_is_better"]):
+        raise _fail(where, f"the thesis's own numbers do not satisfy the claim {ordering['claim']!r} "
+                           f"(better side {better:g}, worse side {worse:g}, lower_is_better "
+                           f"{ordering['lower_is_better']})")
+    return ordering
+
+
+def ordering_holds(better: float, worse: float, lower_is_better: bool) -> bool:
+    """Strictly better; a tie does not hold."""
+    return better < worse if lower_is_better else better > worse
+
+
+def load_orderings(path: str | Path, tables: dict[str, dict]) -> list[dict]:
+    """The `orderings:` list of a tables.yaml, validated against its tables (format in its header)."""
+    path = Path(path)
+    orderings = _read_document(path).get("orderings", [])
+    if not isinstance(orderings, list):
+        raise _fail(f"{path}: orderings", "expected a list of orderings")
+    return [validate_ordering(number, ordering, tables, str(path))
+            for number, ordering in enumerate(orderings, start=1)]
+
+
+def ordering_runs(ordering: dict, tables: dict[str, dict]) -> list[tuple[dict, str | None]]:
+    """Every run an ordering reads, with the table it belongs to (ALS tables read another file)."""
+    return [(run, table_id) for side in ("better", "worse")
+            for run, _, table_id, _ in ordering_side_cells(ordering[side], tables)]

@@ -62,7 +62,7 @@ def aggregate(values: list[float]) -> tuple[float, float, int]:
     return float(array.mean()), float(array.std(ddof=0)), len(array)
 
 
-def _metric_values(runs: list[dict], metric: str, key: str, where: str) -> list[float]:
+def metric_values(runs: list[dict], metric: str, key: str, where: str) -> list[float]:
     if not runs:
         raise InputError(f"{where}: no result files for run {key}. Fix: list the run's metric JSONs in the rule.")
     values = []
@@ -106,7 +106,7 @@ def build_table(spec: dict, results: dict[str, list[dict]], title: str | None = 
                 key = run_key(cell_run(row, column))
                 runs = results.get(key, [])
                 where = f"{title or 'table'} row {number} ({' '.join(map(str, row['label']))}), {column['label']}"
-                values = _metric_values(runs, column["metric"], key, where)
+                values = metric_values(runs, column["metric"], key, where)
                 ours = format_ours(values, column.get("decimals", spec.get("decimals", DEFAULT_DECIMALS)))
                 seed_counts.add(len(values))
                 run_notes += [m[NOTE_KEY] for m in runs if isinstance(m.get(NOTE_KEY), str)]

@@ -1,0 +1,11 @@
+"""Which of the thesis's orderings hold in this run (config/tables.yaml `orderings:`)."""
+from pathlib import Path
+
+from lead_hsr.jobs import job_log
+from lead_hsr.report.orderings import write_orderings
+from lead_hsr.report.spec import load_tables
+
+with job_log(snakemake):
+    tables = load_tables(snakemake.params.tables_yaml)
+    write_orderings(snakemake.params.orderings, tables, snakemake.params.paths, Path(snakemake.output.csv).with_suffix(""),
+                    footnote=snakemake.params.footnote)
