@@ -205,6 +205,11 @@ def fewshot_outputs(filename="metrics.json"):
     return [f"{base}/annotations~{count}/seed~{seed}/{filename}" for count, seed in fewshot_runs()]
 
 
+# Rules whose resources default to another rule's: `resources.train_gan_prefix` only overrides what differs
+# from `resources.train_gan` (the prefix is 500 of 25,000 kimg: same GPUs, a shorter runtime).
+RESOURCES_BASE = {"train_gan_prefix": "train_gan"}
+
+
 def gpu_threads(rule_name):
     """CPU threads of a GPU rule: its GPUs x cpus_per_gpu (data loading); 1 on a CPU-only (demo) run."""
     spec = gpu_resources(rule_name)
@@ -213,7 +218,8 @@ def gpu_threads(rule_name):
 
 def gpu_resources(rule_name):
     """Per-rule GPU resources from config `resources.<rule>` (used by the Slurm profile; ignored locally)."""
-    spec = config.get("resources", {}).get(rule_name, {})
+    resources = config.get("resources", {})
+    spec = {**resources.get(RESOURCES_BASE.get(rule_name), {}), **resources.get(rule_name, {})}
     return {"gpu": spec.get("gpu", 1), "cpus_per_gpu": spec.get("cpus_per_gpu", 8),
             "mem_mb": spec.get("mem_mb", 32000), "runtime": spec.get("runtime", 24 * 60)}
 

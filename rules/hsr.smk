@@ -32,9 +32,9 @@ rule train_gan_prefix:
         log_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none_prefix"),
     benchmark:
         bench_path("hsr", "train", "dataset~{gan_dataset}_aug~{aug}_plr~{plr}_hsr~none_prefix")
-    threads: gpu_threads("train_gan")
+    threads: gpu_threads("train_gan_prefix")
     resources:
-        **gpu_resources("train_gan"),
+        **gpu_resources("train_gan_prefix"),
     script:
         f"{SCRIPTS}/train_gan.py"
 

@@ -43,3 +43,27 @@ def test_prefix_job_outputs_and_the_continued_baseline_options(tmp_path):
     assert f"{RUN}/hsr~none/hsr_levels~none/{exported_snapshot_name(start)}" in out.stdout
     assert f"{RUN}/hsr~none/hsr_levels~none/{prefix_state_name(start)}" in out.stdout
     assert "train_gan_baseline" not in out.stdout                  # an HSR run never needs the full baseline
+
+
+def job_resources(stdout: str) -> dict[str, str]:
+    """rule -> its `resources:` line, from a dry run's job blocks."""
+    blocks = re.split(r"\n(?=(?:localrule|rule) )", stdout)
+    return {re.match(r"(?:localrule|rule) (\w+)", block).group(1): re.search(r"resources: (.*)", block).group(1)
+            for block in blocks if re.match(r"(?:localrule|rule) \w+", block) and "resources:" in block}
+
+
+def test_the_prefix_job_has_its_own_runtime_and_the_baselines_gpus(tmp_path):
+    """resources.train_gan_prefix overrides only the runtime of resources.train_gan (paper config)."""
+    paper = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path), "--snakefile",
+         str(REPO / "Snakefile"), "--configfile", str(REPO / "config" / "config.yaml"), "--", BASELINE],
+        capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    resources = job_resources(out.stdout)
+    prefix, baseline = resources["train_gan_prefix"], resources["train_gan_baseline"]
+    assert f"runtime={paper['train_gan_prefix']['runtime']}" in prefix
+    assert f"runtime={paper['train_gan']['runtime']}" in baseline
+    assert paper["train_gan_prefix"]["runtime"] < paper["train_gan"]["runtime"]
+    for key in ("gpu", "cpus_per_gpu", "mem_mb"):
+        assert f"{key}={paper['train_gan'][key]}" in prefix and f"{key}={paper['train_gan'][key]}" in baseline
