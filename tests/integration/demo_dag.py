@@ -1,10 +1,9 @@
 """Running the demo DAG from tests: one place for the command line and the slice CI runs."""
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from dag_runner import run_snakemake
 
 from lead_hsr.lead.arch import hypercolumn_dim
 
@@ -31,9 +30,5 @@ CI_TARGETS = [LEAD_MATCHING, *LEAD_REGRESSION_RUNS, "data", f"{R}/tables/table_3
 
 
 def snakemake(workdir: Path, *targets: str, options: tuple = (), timeout: int = 2400) -> subprocess.CompletedProcess:
-    """Run Snakemake on the demo config in `workdir` (raw data, results and checkpoints all land there)."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", "--configfile", str(REPO / "config" / "demo.yaml"), *options, "--quiet", "rules",
-           "--", *targets]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    """Run Snakemake on config/demo.yaml in `workdir` (tests/dag_runner.py)."""
+    return run_snakemake("demo.yaml", workdir, *targets, options=options, timeout=timeout)

@@ -1,10 +1,10 @@
 """The CI slice of the paper-scale smoke (config/smoke.yaml): one job of every rule family, through a table and a
 figure, at the paper's shapes (ResNet50 3840-d hypercolumns, paper256 G/D at 256x256, ViT-B/16 HSR taps,
 Inception-v3/VGG16/LPIPS metric networks), each with a few steps on a few dozen synthetic images."""
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from dag_runner import run_snakemake
 
 REPO = Path(__file__).resolve().parents[2]
 R = "results/smoke"
@@ -27,9 +27,5 @@ SLICE_TARGETS = {
 
 
 def snakemake(workdir: Path, *targets: str, options: tuple = (), timeout: int = 3600) -> subprocess.CompletedProcess:
-    """Snakemake on the smoke config in `workdir` (raw data, results and checkpoints all land there)."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", "--configfile", str(REPO / "config" / "smoke.yaml"), *options, "--quiet", "rules",
-           "--", *targets]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    """Run Snakemake on config/smoke.yaml in `workdir` (tests/dag_runner.py)."""
+    return run_snakemake("smoke.yaml", workdir, *targets, options=options, timeout=timeout)
