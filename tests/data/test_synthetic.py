@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import scipy.io
 from PIL import Image
+from tiny_synthetic import TINY_SPEC
 
 from lead_hsr.data import synthetic
 from lead_hsr.data.prepare_all import prepare
@@ -413,17 +414,7 @@ def test_animalface_and_cub(tmp_path):
 # ---------------------------------------------------------------- determinism, atomicity, errors
 
 
-SMALL_SPEC = {
-    "celeba": {"counts": {"train": 4, "val": 1, "test": 2}},
-    "mafl": {"counts": {"train": 2, "test": 1}},
-    "aflw_m": {"counts": {"train": 2, "test": 1}},
-    "aflw_r": {"counts": {"train": 2, "test": 1}},
-    "w300": {"counts": {"train": 3, "test": 3}},
-    "ffhq": {"counts": {"train": 2}, "image_size": 16},
-    "lsun_church": {"counts": {"train": 3}, "image_size": 16},
-    "animalface": {"counts": {"dog": 1, "cat": 1}, "image_size": 16},
-    "cub": {"counts": {"train": 2}, "image_size": 24},
-}
+SMALL_SPEC = TINY_SPEC
 
 
 def _spec(base: Path, seed: int) -> dict:

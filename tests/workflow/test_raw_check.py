@@ -9,27 +9,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tiny_synthetic import TINY_SPEC
 
 from lead_hsr.config import key_source
 from lead_hsr.data import synthetic
-from lead_hsr.data.layouts import PREPARER_LAYOUTS, missing_layout
+from lead_hsr.data.layouts import OFFICIAL_SOURCES, PREPARER_LAYOUTS, missing_layout
 from lead_hsr.data.prepare_all import prepare
-from lead_hsr.data.layouts import OFFICIAL_SOURCES
 from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS
 from lead_hsr.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {
-    "celeba": {"counts": {"train": 4, "val": 1, "test": 2}},
-    "mafl": {"counts": {"train": 2, "test": 1}},
-    "aflw_m": {"counts": {"train": 2, "test": 1}},
-    "aflw_r": {"counts": {"train": 2, "test": 1}},
-    "w300": {"counts": {"train": 3, "test": 3}},
-    "ffhq": {"counts": {"train": 2}, "image_size": 16},
-    "lsun_church": {"counts": {"train": 2}, "image_size": 16},
-    "animalface": {"counts": {"dog": 1, "cat": 1}, "image_size": 16},
-    "cub": {"counts": {"train": 2}, "image_size": 24},
-}
+TINY = TINY_SPEC
 GEOMETRY = {"resize": 40, "crop": 4, "resolution": 16}
 
 
