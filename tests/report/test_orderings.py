@@ -72,6 +72,7 @@ def test_ours_is_the_mean_over_cells_of_the_mean_over_seeds():
     table = build_orderings([LEAD_BEATS_CL, CHECK], TABLES, _results([1.0, 3.0], 6.0, 3.0, 4.0))
     first, check = table.iloc[0], table.iloc[1]
     assert first["thesis"] == "3.00 vs 3.50" and first["ours"] == "4.00 vs 3.50" and first["holds here"] == "no"
+    assert first["margin here"] == "-14.3%" and check["margin here"] == "+50.0%"
     assert first["better side"] == "Toy, LEAD: mean of A, B"
     assert check["thesis"] == "-" and check["ours"] == "1.00 vs 2.00" and check["holds here"] == "yes"
     assert summary(table) == "0 of 1 orderings of the thesis hold in this run; 1 of 1 learning checks hold."
@@ -81,7 +82,8 @@ def test_a_tie_does_not_hold_and_higher_is_better_flips_the_test():
     tie = build_orderings([LEAD_BEATS_CL], TABLES, _results([3.5], 3.5, 3.5, 3.5))
     assert tie.iloc[0]["holds here"] == "no"
     higher = {**CHECK, "lower_is_better": False}
-    assert build_orderings([higher], TABLES, _results([1], 1, 1, 1, learned=3.0)).iloc[0]["holds here"] == "yes"
+    row = build_orderings([higher], TABLES, _results([1], 1, 1, 1, learned=3.0)).iloc[0]
+    assert row["holds here"] == "yes" and row["margin here"] == "+50.0%"
 
 
 def test_written_files_say_which_hold(tmp_path):
