@@ -39,7 +39,8 @@ def test_lead_regression_beats_the_mean_shape(demo_dir):
 # ResNet features are a strong landmark basis (copying the source position matches at 7.1 px/70).
 @pytest.mark.xfail(reason="measured at demo budgets: BYOL hypercolumns mean IOD 10.94 vs random init 9.47 "
                           "(matching 19.5 vs 14.5 px/70; results/demo/tables/orderings.md). Not an implementation "
-                          "bug: byol-pytorch trained the same way matches at 19.3 px. Short BYOL runs improve layer4 (8.0 vs 11.2 px alone) but "
+                          "bug: byol-pytorch trained the same way matches at 19.3 px. Short BYOL runs improve layer4 "
+                          "(8.0 vs 11.2 px alone) but "
                           "collapse the feature rank (layer4 effective rank 12 of 512 vs 123 at random init; "
                           "python -m lead_hsr.metrics.diagnostics)", strict=True)
 def test_learned_hypercolumns_beat_random_init(demo_dir):
