@@ -326,10 +326,15 @@ class GanTrainer:
         return out
 
     # ---------------------------------------------------------------- snapshots
-    def snapshot(self, kimg: float) -> dict:
-        """network.pt content: weights_only-loadable (tensors, dicts, primitives)."""
+    def snapshot(self, kimg: float, optimizers: bool = True) -> dict:
+        """network.pt content: weights_only-loadable (tensors, dicts, primitives).
+
+        `optimizers=False`: the periodic history snapshots (`<work_dir>/snapshots/`), like the official
+        network-snapshot pickles (G, D, G_ema, no Adam state): at paper256 686 -> about 300 MB each, and a
+        25,000-kimg run writes 125 of them. Loading one with init_from starts Adam fresh."""
         return dict(G_ema=self.G_ema.state_dict(), G=self.G.state_dict(), D=self.D.state_dict(),
-                    opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(), ada_p=float(self.ada.p),
+                    opt_G=self.opt_G.state_dict() if optimizers else None,
+                    opt_D=self.opt_D.state_dict() if optimizers else None, ada_p=float(self.ada.p),
                     hsr_heads=None if self.heads is None else self.heads.state_dict(),
                     preset=dict(self.opts["preset"]), options=_jsonable(self.opts), kimg=float(kimg),
                     extractor=self.extractor_record)
@@ -438,7 +443,8 @@ def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,
             if done % snap_every == 0 or done == total_steps:
                 trainer.sample_grid(work_dir / "samples" / f"fakes{done * batch // 1000:06d}.png",
                                     opts["grid_size"], opts["seed"])
-                atomic_save_torch(trainer.snapshot(kimg), work_dir / "snapshots" / f"network-step{done:08d}.pt")
+                atomic_save_torch(trainer.snapshot(kimg, optimizers=False),
+                                  work_dir / "snapshots" / f"network-step{done:08d}.pt")
             if done in export_steps:
                 # kept in work_dir: Snakemake deletes a failed job's outputs, and a resumed run is past this step
                 atomic_save_torch(trainer.snapshot(kimg), work_dir / exported_snapshot_name(export_steps[done]))

@@ -116,3 +116,17 @@ def test_prefix_from_other_settings_is_refused(store, continued, tmp_path):
     with pytest.raises(InputError, match="excludes init_from"):
         train_gan(store, tmp_path / "out", options(continue_from=str(state), init_from=str(state)),
                   tmp_path / "work4")
+
+
+def test_history_snapshots_carry_no_optimizer_state_and_exports_do(uninterrupted):
+    """Periodic work-dir snapshots are the official kind (G, D, G_ema): a paper run writes 125 of them. The
+    exported start snapshot and network.pt keep both Adam states (HSR runs continue them)."""
+    history = sorted((uninterrupted / "work" / "snapshots").glob("network-step*.pt"))
+    assert history
+    for path in history:
+        snap = torch.load(path, weights_only=True)
+        assert snap["opt_G"] is None and snap["opt_D"] is None and snap["G_ema"] and snap["D"]
+    for path in (uninterrupted / "out" / exported_snapshot_name(START_KIMG), uninterrupted / "out" / "network.pt"):
+        snap = torch.load(path, weights_only=True)
+        assert snap["opt_G"]["state"] and snap["opt_D"]["state"], path
+    assert history[-1].stat().st_size < 0.6 * (uninterrupted / "out" / "network.pt").stat().st_size
