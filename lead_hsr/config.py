@@ -29,6 +29,17 @@ from lead_hsr.errors import InputError
 PRESET_RESOLUTIONS = {"paper256": 256, "demo": 32}
 MIN_CROP_SIZE = 8  # lead_hsr.data.geometry.Geometry.from_config: resize - 2 * crop >= 8
 COMMAND_LINE = "--config (command line)"
+# Rules whose `resources:` entry defaults to another rule's: `resources.train_gan_prefix` only overrides what
+# differs from `resources.train_gan` (the prefix is 500 of 25,000 kimg: same GPUs, a shorter runtime).
+RESOURCES_BASE = {"train_gan_prefix": "train_gan"}
+GPU_RESOURCE_DEFAULTS = {"gpu": 1, "cpus_per_gpu": 8, "mem_mb": 32000, "runtime": 24 * 60}
+
+
+def rule_resources(resources: dict, rule_name: str) -> dict:
+    """A rule's GPU resources (gpu, cpus_per_gpu, mem_mb, runtime) from config `resources:`, its base rule's
+    entry (RESOURCES_BASE) under its own, GPU_RESOURCE_DEFAULTS for what neither states."""
+    spec = {**resources.get(RESOURCES_BASE.get(rule_name), {}), **resources.get(rule_name, {})}
+    return {name: spec.get(name, default) for name, default in GPU_RESOURCE_DEFAULTS.items()}
 
 
 # ------------------------------------------------------------------------------------------------ YAML files

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import os
 
-from lead_hsr.config import key_source
+from lead_hsr.config import key_source, rule_resources
 from lead_hsr.data.layouts import missing_layout, missing_raw_message
 from lead_hsr.data.registry import OWN_DATA_PREPARERS, PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
 from lead_hsr.errors import InputError
@@ -205,11 +205,6 @@ def fewshot_outputs(filename="metrics.json"):
     return [f"{base}/annotations~{count}/seed~{seed}/{filename}" for count, seed in fewshot_runs()]
 
 
-# Rules whose resources default to another rule's: `resources.train_gan_prefix` only overrides what differs
-# from `resources.train_gan` (the prefix is 500 of 25,000 kimg: same GPUs, a shorter runtime).
-RESOURCES_BASE = {"train_gan_prefix": "train_gan"}
-
-
 def gpu_threads(rule_name):
     """CPU threads of a GPU rule: its GPUs x cpus_per_gpu (data loading); 1 on a CPU-only (demo) run."""
     spec = gpu_resources(rule_name)
@@ -218,10 +213,7 @@ def gpu_threads(rule_name):
 
 def gpu_resources(rule_name):
     """Per-rule GPU resources from config `resources.<rule>` (used by the Slurm profile; ignored locally)."""
-    resources = config.get("resources", {})
-    spec = {**resources.get(RESOURCES_BASE.get(rule_name), {}), **resources.get(rule_name, {})}
-    return {"gpu": spec.get("gpu", 1), "cpus_per_gpu": spec.get("cpus_per_gpu", 8),
-            "mem_mb": spec.get("mem_mb", 32000), "runtime": spec.get("runtime", 24 * 60)}
+    return rule_resources(config.get("resources", {}), rule_name)
 
 
 # ---- runs and tables ----

@@ -7,13 +7,15 @@ after another."""
 import pytest
 import yaml
 
+from lead_hsr.config import rule_resources
 from slurm_helpers import REPO, failure_report, run_snakemake, sacct, write_workflow
 
 pytestmark = pytest.mark.slurm
 
 # GPU resources have one home, config/config.yaml `resources:` (read by rules/common.smk). One tiny rule per entry,
 # declaring exactly those resources; the first also asks lead_hsr which device it would use.
-GPU_RESOURCES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
+CONFIGURED = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
+GPU_RESOURCES = {rule: rule_resources(CONFIGURED, rule) for rule in CONFIGURED}  # train_gan_prefix: over train_gan
 GPU_RULES = tuple(GPU_RESOURCES)
 DEVICE_RULE = GPU_RULES[0]
 # regress_all is grouped by profiles/slurm (group regressor_runs); it takes the `fit_regressor` resources.

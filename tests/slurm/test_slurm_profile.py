@@ -13,6 +13,8 @@ import pytest
 import yaml
 from snakemake.profiles import ProfileConfigFileParser
 
+from lead_hsr.config import RESOURCES_BASE, rule_resources
+
 from slurm_helpers import REPO, SLURM_PROFILE, run
 
 GPU_RESOURCES = ("gpu", "cpus_per_gpu", "mem_mb", "runtime")
@@ -32,12 +34,19 @@ def key_values(entries) -> dict:
 
 
 def test_every_configured_gpu_rule_has_what_sbatch_needs():
-    """The profile relies on config `resources:` (their one home) for --gpus/--cpus-per-gpu/--mem/-t."""
+    """The profile relies on config `resources:` (their one home) for --gpus/--cpus-per-gpu/--mem/-t: a rule
+    states all four, or (RESOURCES_BASE) only what differs from its base rule's entry."""
     resources = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["resources"]
     assert resources
     for rule, spec in resources.items():
-        assert sorted(spec) == sorted(GPU_RESOURCES), rule
-        assert all(isinstance(spec[name], int) and spec[name] >= 1 for name in GPU_RESOURCES), rule
+        assert set(spec) <= set(GPU_RESOURCES), rule
+        if rule not in RESOURCES_BASE:  # no silent default for a rule that has no base
+            assert sorted(spec) == sorted(GPU_RESOURCES), rule
+        merged = rule_resources(resources, rule)
+        assert all(isinstance(merged[name], int) and merged[name] >= 1 for name in GPU_RESOURCES), rule
+    prefix = rule_resources(resources, "train_gan_prefix")
+    assert prefix == {**resources["train_gan"], **resources["train_gan_prefix"]}
+    assert prefix["runtime"] < resources["train_gan"]["runtime"]
 
 
 def test_profile_submits_to_slurm_without_overriding_rule_resources(monkeypatch):
