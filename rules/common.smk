@@ -217,7 +217,7 @@ def gpu_resources(rule_name):
 
 
 # ---- runs and tables ----
-from lead_hsr.report.spec import load_orderings, load_tables, table_runs
+from lead_hsr.report.spec import load_orderings, load_tables, orderings_of_tables, table_runs
 
 TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
 TABLES = load_tables(TABLES_YAML)
@@ -270,13 +270,8 @@ ORDERINGS = load_orderings(TABLES_YAML, TABLES)
 
 
 def reported_orderings():
-    """The thesis orderings checked on this config: those whose tables it reports; the learning checks (no
-    table) come with them, never alone (they would train stage-1 networks a config may not want)."""
-    reported = set(config["report"]["tables"])
-    from_tables = [o for o in ORDERINGS if any("table" in o[side] for side in ("better", "worse"))]
-    chosen = [o for o in from_tables
-              if all(o[side]["table"] in reported for side in ("better", "worse") if "table" in o[side])]
-    return chosen + [o for o in ORDERINGS if o not in from_tables] if chosen else []
+    """The thesis orderings checked on this config: those of the tables it reports (with the learning checks)."""
+    return orderings_of_tables(ORDERINGS, config["report"]["tables"])
 
 
 def orderings_inputs():

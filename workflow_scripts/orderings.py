@@ -7,5 +7,6 @@ from lead_hsr.report.spec import load_tables
 
 with job_log(snakemake):
     tables = load_tables(snakemake.params.tables_yaml)
-    write_orderings(snakemake.params.orderings, tables, snakemake.params.paths, Path(snakemake.output.csv).with_suffix(""),
+    out_stem = Path(snakemake.output.csv).with_suffix("")
+    write_orderings(snakemake.params.orderings, tables, snakemake.params.paths, out_stem,
                     footnote=snakemake.params.footnote)

@@ -157,12 +157,18 @@ def result_key(run: dict, metric: str) -> str:
     return f"{run_key(run)}@{metric}"
 
 
+def _row(spec: dict, label: list) -> dict | None:
+    """The row of a table spec with this label (values compared as text: YAML may read 64 as a number)."""
+    wanted = [str(v) for v in label]
+    return next((row for row in spec["rows"] if [str(v) for v in row["label"]] == wanted), None)
+
+
 def ordering_side_cells(side: dict, tables: dict[str, dict]) -> list[tuple[dict, str, str | None, str | None]]:
     """The cells one side of an ordering averages: (run, metric, table id or None, thesis text or None)."""
     if "run" in side:
         return [(side["run"], side["metric"], None, None)]
     spec = tables[side["table"]]
-    row = next(r for r in spec["rows"] if [str(v) for v in r["label"]] == [str(v) for v in side["row"]])
+    row = _row(spec, side["row"])
     columns = {column["name"]: column for column in spec["columns"]}
     return [(cell_run(row, columns[name]), columns[name]["metric"], side["table"], row["thesis"][name])
             for name in side["columns"]]
@@ -189,10 +195,11 @@ def _check_side(side, tables: dict[str, dict], where: str) -> None:
     spec = tables.get(side["table"])
     if spec is None:
         raise _fail(where, f"no table {side['table']!r}; tables are {sorted(tables)}")
-    labels = [[str(v) for v in row["label"]] for row in spec["rows"]]
-    if [str(v) for v in side["row"]] not in labels:
+    row = _row(spec, side["row"])
+    if row is None:
+        labels = [[str(v) for v in r["label"]] for r in spec["rows"]]
         raise _fail(where, f"{side['table']} has no row {side['row']!r}; its rows are {labels}")
-    if next(r for r in spec["rows"] if [str(v) for v in r["label"]] == [str(v) for v in side["row"]]).get("quoted"):
+    if row.get("quoted"):
         raise _fail(where, f"row {side['row']!r} of {side['table']} is quoted from another paper: no run to check")
     names = [column["name"] for column in spec["columns"]]
     if not isinstance(side["columns"], list) or not side["columns"] or not set(side["columns"]) <= set(names):
@@ -223,6 +230,16 @@ def ordering_holds(better: float, worse: float, lower_is_better: bool) -> bool:
     return better < worse if lower_is_better else better > worse
 
 
+def orderings_of_tables(orderings: list[dict], table_ids) -> list[dict]:
+    """The orderings a config checks when it reports `table_ids`: those whose table sides are all reported; the
+    learning checks (no table side) come with them, never alone (they train networks a config may not want)."""
+    reported = set(table_ids)
+    from_tables = [o for o in orderings if any("table" in o[side] for side in ("better", "worse"))]
+    chosen = [o for o in from_tables
+              if all(o[side]["table"] in reported for side in ("better", "worse") if "table" in o[side])]
+    return chosen + [o for o in orderings if o not in from_tables] if chosen else []
+
+
 def load_orderings(path: str | Path, tables: dict[str, dict]) -> list[dict]:
     """The `orderings:` list of a tables.yaml, validated against its tables (format in its header)."""
     path = Path(path)
@@ -232,8 +249,3 @@ def load_orderings(path: str | Path, tables: dict[str, dict]) -> list[dict]:
     return [validate_ordering(number, ordering, tables, str(path))
             for number, ordering in enumerate(orderings, start=1)]
 
-
-def ordering_runs(ordering: dict, tables: dict[str, dict]) -> list[tuple[dict, str | None]]:
-    """Every run an ordering reads, with the table it belongs to (ALS tables read another file)."""
-    return [(run, table_id) for side in ("better", "worse")
-            for run, _, table_id, _ in ordering_side_cells(ordering[side], tables)]

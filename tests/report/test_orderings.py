@@ -8,7 +8,8 @@ import yaml
 
 from lead_hsr.errors import InputError
 from lead_hsr.report.orderings import build_orderings, summary, to_markdown, write_orderings
-from lead_hsr.report.spec import load_orderings, load_tables, result_key, validate_ordering, validate_table
+from lead_hsr.report.spec import (load_orderings, load_tables, orderings_of_tables, result_key,
+                                  validate_ordering, validate_table)
 
 REPO = Path(__file__).resolve().parents[2]
 TABLES_YAML = REPO / "config" / "tables.yaml"
@@ -111,3 +112,11 @@ def test_markdown_has_no_footnote_line_without_one():
 def test_orderings_are_documented_in_the_tables_header():
     header = TABLES_YAML.read_text().split("\norderings:")[0]
     assert "lower_is_better" in header and yaml.safe_load(TABLES_YAML.read_text())["orderings"]
+
+
+def test_a_config_checks_the_orderings_of_its_tables_and_the_learning_checks_only_with_them():
+    other = {**LEAD_BEATS_CL, "claim": "other", "worse": {"table": "other", "row": ["X"], "columns": ["a"]}}
+    orderings = [LEAD_BEATS_CL, other, CHECK]
+    assert orderings_of_tables(orderings, ["toy"]) == [LEAD_BEATS_CL, CHECK]
+    assert orderings_of_tables(orderings, ["toy", "other"]) == [LEAD_BEATS_CL, other, CHECK]
+    assert orderings_of_tables(orderings, ["unrelated"]) == []  # a learning check never alone
