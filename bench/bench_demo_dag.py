@@ -8,7 +8,10 @@ is seen. It does not run the demo: point it at a results directory a demo run le
 2. CPU time per rule family, summed from the Snakemake benchmark files of a results directory
    (<results>/benchmarks/**/*.tsv: columns s, cpu_time, max_rss, ...): jobs, CPU seconds, wall seconds,
    largest max_rss, and each family's share. A family is the benchmark path without its wildcards
-   (lead/regression, lead/stage1, hsr/train, figures/fig, ...).
+   (lead/regression, lead/stage1, hsr/train, figures/fig, ...). Beside the benchmark's CPU seconds ("sampled"),
+   the job's own count ("job CPU"): the last line `lead_hsr.jobs.job_log` writes to the job's log
+   (<results>/logs/<same path>.log). Snakemake samples CPU every 0.5 s for 30 samples, then every 30 s, so its
+   figure misses up to 30 s of every job longer than 15 s; the job's own getrusage misses nothing.
 
 CPU seconds, not wall time: the figures stay meaningful on a shared machine.
 
@@ -28,6 +31,8 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from lead_hsr.jobs import parse_job_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 # Packages whose presence after a job's imports explains its cost (reported per script).
@@ -76,9 +81,17 @@ def rule_family(relative: Path) -> str:
     return parts[0]
 
 
+def job_cpu_from_log(results: Path, benchmark: Path) -> float | None:
+    """The job's own CPU seconds from the log beside its benchmark file (None: no log, or written before
+    job_log recorded it)."""
+    log = (results / "logs" / benchmark.relative_to(results / "benchmarks")).with_suffix(".log")
+    return parse_job_cpu(log.read_text(errors="replace")) if log.is_file() else None
+
+
 def read_benchmarks(results: Path) -> list[dict]:
     """One row per benchmark file: family, file, s, cpu_time, max_rss (MB), summed over the file's rows
-    (Snakemake writes one row per repetition; a retried job's file holds its last attempt)."""
+    (Snakemake writes one row per repetition; a retried job's file holds its last attempt), and job_cpu (the
+    job's own count from its log; the sampled cpu_time where the log has none)."""
     root = results / "benchmarks"
     if not root.is_dir():
         raise SystemExit(f"{root}: no benchmarks directory; run the demo first (make demo) or pass --results")
@@ -92,8 +105,10 @@ def read_benchmarks(results: Path) -> list[dict]:
         def total(col: str) -> float:
             return sum(float(r[col]) for r in records if r.get(col) not in (None, "", "NA", "-"))
         rss = [float(r["max_rss"]) for r in records if r.get("max_rss") not in (None, "", "NA", "-")]
+        own = job_cpu_from_log(results, tsv)
         rows.append(dict(family=rule_family(tsv.relative_to(root)), file=str(tsv.relative_to(root)),
-                         s=total("s"), cpu_time=total("cpu_time"), max_rss=max(rss, default=0.0)))
+                         s=total("s"), cpu_time=total("cpu_time"), max_rss=max(rss, default=0.0),
+                         job_cpu=total("cpu_time") if own is None else own, from_log=own is not None))
     return rows
 
 
@@ -101,17 +116,22 @@ def print_families(rows: list[dict], top: int) -> None:
     families: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         families[r["family"]].append(r)
-    total_cpu = sum(r["cpu_time"] for r in rows) or 1.0
-    print(f"{'rule family':28s} {'jobs':>5s} {'CPU s':>9s} {'share':>6s} {'wall s':>9s} {'max RSS MB':>10s}")
-    for name, group in sorted(families.items(), key=lambda kv: -sum(r["cpu_time"] for r in kv[1])):
-        cpu = sum(r["cpu_time"] for r in group)
+    total_cpu = sum(r["job_cpu"] for r in rows) or 1.0
+    print(f"{'rule family':28s} {'jobs':>5s} {'job CPU s':>9s} {'share':>6s} {'sampled':>9s} {'wall s':>9s} "
+          f"{'max RSS MB':>10s}")
+    for name, group in sorted(families.items(), key=lambda kv: -sum(r["job_cpu"] for r in kv[1])):
+        cpu = sum(r["job_cpu"] for r in group)
         print(f"{name:28s} {len(group):5d} {cpu:9.1f} {100 * cpu / total_cpu:5.1f}% "
-              f"{sum(r['s'] for r in group):9.1f} {max(r['max_rss'] for r in group):10.0f}")
-    print(f"{'total':28s} {len(rows):5d} {sum(r['cpu_time'] for r in rows):9.1f} {'100%':>6s} "
+              f"{sum(r['cpu_time'] for r in group):9.1f} {sum(r['s'] for r in group):9.1f} "
+              f"{max(r['max_rss'] for r in group):10.0f}")
+    print(f"{'total':28s} {len(rows):5d} {total_cpu:9.1f} {'100%':>6s} {sum(r['cpu_time'] for r in rows):9.1f} "
           f"{sum(r['s'] for r in rows):9.1f}")
-    print(f"\ncostliest {top} jobs (CPU s):")
-    for r in sorted(rows, key=lambda r: -r["cpu_time"])[:top]:
-        print(f"  {r['cpu_time']:8.1f}  {r['file']}")
+    missing = sum(not r["from_log"] for r in rows)
+    if missing:
+        print(f"({missing} jobs have no job CPU line in their log: their sampled figure is counted)")
+    print(f"\ncostliest {top} jobs (job CPU s):")
+    for r in sorted(rows, key=lambda r: -r["job_cpu"])[:top]:
+        print(f"  {r['job_cpu']:8.1f}  {r['file']}")
 
 
 def main() -> None:

@@ -5,8 +5,14 @@ error. Light module: no torch import.
 """
 import contextlib
 import os
+import resource
 import sys
 import traceback
+
+# The last line every job writes to its log: its whole CPU time, read by bench/bench_demo_dag.py. Snakemake's
+# benchmark files sample a job's CPU every 0.5 s for 30 samples, then every 30 s, so a job that runs 15-45 s is
+# recorded as its first ~15 s; this line is the job's own count (getrusage), exact whatever its length.
+JOB_CPU_PREFIX = "[lead_hsr.jobs] job CPU"
 
 
 def use_job_threads(smk) -> None:
@@ -39,9 +45,24 @@ def job_log(smk):
             raise
         finally:
             sys.stdout.flush()
+            os.write(1, f"{job_cpu_line()}\n".encode())  # fd 1 is the log, whatever sys.stdout is
             sys.stderr.flush()
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
+
+
+def job_cpu_line() -> str:
+    """This process's CPU seconds since it started (imports included) plus its waited-for children's."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, system = own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
+    return (f"{JOB_CPU_PREFIX} {user + system:.2f} s (user {user:.2f}, sys {system:.2f}; this process and its "
+            f"children), max RSS {own.ru_maxrss / 2**20:.2f} GiB")
+
+
+def parse_job_cpu(log_text: str) -> float | None:
+    """CPU seconds of the last job_cpu_line in a log (a retried job appends one per attempt), None if absent."""
+    lines = [line for line in log_text.splitlines() if line.startswith(JOB_CPU_PREFIX)]
+    return float(lines[-1][len(JOB_CPU_PREFIX):].split()[0]) if lines else None
 
 
 # Stop this long before the scheduler's limit: enough to write a checkpoint (the smaller of the two).
