@@ -1,5 +1,5 @@
 """Fig. 4.9 / 4.11: attribute scores along W interpolations / attribute edits with the images, baseline vs HSR."""
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 from lead_hsr.metrics.als import linearity_figure
 from lead_hsr.metrics.gan_eval import runs_by_label
 
@@ -7,3 +7,4 @@ with job_log(snakemake):
     runs = runs_by_label(dict(snakemake.input.items()), snakemake.params.labels, ("network",))
     linearity_figure({label: paths["network"] for label, paths in runs.items()}, snakemake.input.classifier,
                      snakemake.output[0], snakemake.params.options, snakemake.params.mode)
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

@@ -1,8 +1,9 @@
 """Fig. 4.4 / 4.5: W interpolations of the top / bottom 10%-ile pairs by per-sample PPL, baseline vs HSR."""
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 from lead_hsr.metrics.gan_eval import runs_by_label
 from lead_hsr.metrics.ppl import ppl_interpolation_figure
 
 with job_log(snakemake):
     runs = runs_by_label(dict(snakemake.input.items()), snakemake.params.labels, ("network", "metrics", "distances"))
     ppl_interpolation_figure(runs, snakemake.output[0], snakemake.params.band, snakemake.params.options)
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

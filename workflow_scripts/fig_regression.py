@@ -1,5 +1,5 @@
 """Fig. 3.7: regression predictions on test images of each landmark dataset."""
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 from lead_hsr.metrics.lead_figures import regression_figure_job
 
 with job_log(snakemake):
@@ -7,3 +7,4 @@ with job_log(snakemake):
             for label, store, metrics, dataset in zip(snakemake.params.labels, snakemake.input.stores,
                                                       snakemake.input.metrics, snakemake.params.eyes)]
     regression_figure_job(runs, snakemake.output[0], snakemake.params.options)
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.data.synthetic import write_dataset
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 
 with job_log(snakemake):
     spec = snakemake.params.spec
@@ -15,3 +15,4 @@ with job_log(snakemake):
         **{key: Path(path) for key, path in snakemake.input.items()},
     )
     print(f"wrote {snakemake.wildcards.dataset}: {written}")
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.data.prepare_all import prepare
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 
 with job_log(snakemake):
     spec = snakemake.params.spec
@@ -16,3 +16,4 @@ with job_log(snakemake):
         skip_corrupt=snakemake.params.skip_corrupt,
         seed=snakemake.params.seed,
     )
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

@@ -1,7 +1,7 @@
 """Landmark regression runs of one feature source on one dataset (all annotations, or every few-shot run)."""
 from pathlib import Path
 
-from lead_hsr.jobs import job_log
+from lead_hsr.jobs import end_job, job_log
 from lead_hsr.metrics.landmarks import regression_runs
 
 with job_log(snakemake):
@@ -11,3 +11,4 @@ with job_log(snakemake):
                for (count, seed), path in zip(snakemake.params.runs, snakemake.output.metrics, strict=True)}
     regression_runs(Path(snakemake.input.weights), Path(snakemake.input.store), snakemake.params.normaliser, outputs,
                     snakemake.params.options)
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

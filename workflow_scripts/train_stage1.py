@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.lead.stage1 import train_stage1, write_random_init
-from lead_hsr.jobs import job_log, time_budget_from_runtime
+from lead_hsr.jobs import end_job, job_log, time_budget_from_runtime
 from lead_hsr.train import ddp
 
 with job_log(snakemake):
@@ -13,3 +13,4 @@ with job_log(snakemake):
         ddp.launch(train_stage1, ddp.processes_for(snakemake.resources.gpu), store, out, snakemake.params.options,
                    Path(snakemake.params.work_dir), time_budget_from_runtime(snakemake.resources.runtime),
                    Path(snakemake.output.options))
+end_job()  # outputs written and closed: skip interpreter shutdown (lead_hsr.jobs.end_job)

@@ -1,7 +1,10 @@
-"""Every job's log ends with its own CPU count, and the demo benchmark reads it (Snakemake's sampled figure
-misses up to 30 s of a longer job)."""
+"""lead_hsr.jobs: every job's log ends with its own CPU count, which the demo benchmark reads (Snakemake's sampled
+figure misses up to 30 s of a longer job), and a finished job's process ends without interpreter shutdown."""
 import importlib.util
 import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -61,3 +64,55 @@ def test_bench_prefers_the_jobs_own_count_to_the_sampled_one(tmp_path):
     assert rows["long"]["job_cpu"] == 38.5 and rows["long"]["cpu_time"] == 15.0 and rows["long"]["from_log"]
     assert rows["short"]["job_cpu"] == 1.0 and not rows["short"]["from_log"]  # no log: the sampled figure
     assert {r["family"] for r in rows.values()} == {"lead/stage2"}
+
+
+JOB_SCRIPT = """
+import atexit, sys
+from types import SimpleNamespace
+from lead_hsr.jobs import end_job, job_log
+atexit.register(lambda: print("exit handler ran", flush=True))
+out, log, fail = sys.argv[1], sys.argv[2], sys.argv[3] == "fail"
+with job_log(SimpleNamespace(log=[log], threads=1)):
+    with open(out, "w") as handle:
+        handle.write("complete output")
+    print("working")
+    if fail:
+        raise RuntimeError("the job failed")
+end_job()
+"""
+
+
+def run_script(tmp_path, mode: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    out, log = tmp_path / "out.txt", tmp_path / "job.log"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(JOB_SCRIPT), str(out), str(log), mode],
+                          capture_output=True, text=True, cwd=REPO)
+    return done, out, log
+
+
+def test_a_finished_job_ends_at_once_with_its_outputs_and_log_complete(tmp_path):
+    done, out, log = run_script(tmp_path, "ok")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "complete output"
+    text = log.read_text()
+    assert text.startswith("working\n") and parse_job_cpu(text) is not None, text
+    assert "exit handler ran" not in done.stdout + text  # shutdown skipped: that is where the time goes
+
+
+def test_a_failed_job_exits_the_usual_way_with_its_traceback(tmp_path):
+    done, _, log = run_script(tmp_path, "fail")
+    assert done.returncode == 1
+    text = log.read_text()
+    assert "RuntimeError: the job failed" in text and parse_job_cpu(text) is not None, text
+    assert "exit handler ran" in done.stdout  # end_job was never reached
+
+
+def test_every_workflow_script_ends_its_job_after_job_log():
+    """`end_job()` is each script's last statement, after its `with job_log(...)` block (fetch_weights, which
+    imports no torch and reports a missing weight on the terminal, exits the usual way)."""
+    import ast
+    for script in sorted((REPO / "workflow_scripts").glob("*.py")):
+        body = ast.parse(script.read_text()).body
+        if script.stem == "fetch_weights":
+            continue
+        assert ast.unparse(body[-1]) == "end_job()", script
+        assert isinstance(body[-2], ast.With) and "job_log" in ast.unparse(body[-2].items[0]), script
