@@ -372,6 +372,17 @@ def weight_files(*names):
     return [f"{config['weights_cache']}/{pretrained.spec(n).file_name}" for n in dict.fromkeys(names) if n]
 
 
+def weights_cache_of(files):
+    """The weights cache as a job sees it: the directory of the weight files it declares (`weight_files`; the
+    cache is flat), not the configured path, which Snakemake may localise elsewhere (storage without a shared file
+    system; `snakemake --lint`); the configured cache where the job declares none (every weight a stand-in)."""
+    folders = {str(Path(f).parent) for f in files}
+    if len(folders) > 1:
+        raise InputError(f"weight files {list(files)} are not in one cache directory; weight_files() puts them "
+                         f"in {config['weights_cache']}")
+    return folders.pop() if folders else config["weights_cache"]
+
+
 def fid_weight():
     """The FID extractor's weight (also Fig. 4.6's Mahalanobis features); None for a stand-in or random-cnn."""
     fid = HSR["metrics"]["fid"]

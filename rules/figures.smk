@@ -138,7 +138,7 @@ rule fig_4_6:
         options=hsr_figure_options("mahalanobis", extractor=HSR["metrics"]["fid"]["extractor"],
                                    standin=HSR["metrics"]["fid"].get("standin")),
         cache=f"{WORK}/feature_cache",
-        weights_cache=config["weights_cache"],
+        weights_cache=lambda w, input: weights_cache_of(input.weights),
     conda:
         "../envs/environment.yaml"
     log:

@@ -13,7 +13,7 @@ rule gan_metrics:
     params:
         options=lambda w: {**HSR["metrics"], "seed": config["seed"]},
         cache=f"{WORK}/feature_cache",
-        weights_cache=config["weights_cache"],
+        weights_cache=lambda w, input: weights_cache_of(input.weights),
     conda:
         "../envs/environment.yaml"
     log:

@@ -12,7 +12,7 @@ rule fetch_weights:
         weight_files(*MISSING_WEIGHTS),
     params:
         names=MISSING_WEIGHTS,
-        cache=config["weights_cache"],
+        cache=lambda w, output: weights_cache_of(output),
     conda:
         "../envs/environment.yaml"
     log:
