@@ -14,6 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
+import numpy as np
+
 
 def _default_file_mode() -> int:
     """The mode `open()` would give a new file (0o666 minus the umask); mkstemp's 0o600 would hide results from
@@ -65,6 +67,12 @@ def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
     return atomic_write_bytes(text.encode("utf-8"), path)
+
+
+def atomic_save_npy(array, path: str | os.PathLike) -> Path:
+    """`np.save` `array` so that `path` appears only when complete."""
+    array = np.asarray(array)
+    return atomic_write_with(path, lambda handle: np.save(handle, array))
 
 
 def _json_default(value: Any) -> Any:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from lead_hsr import weights
-from lead_hsr.atomic import atomic_write_json, atomic_write_with
+from lead_hsr.atomic import atomic_save_npy, atomic_write_json
 from lead_hsr.errors import InputError
 
 INCEPTION_FEATURE = "2048"  # torch-fidelity's name for Inception-v3 pool3, the FID layer (StyleGAN, TTUR)
@@ -210,7 +210,7 @@ def real_features(images: np.ndarray, dataset_key: str, extractor: Extractor, ca
         return np.load(cache)
     features = extractor.extract_nhwc(images[:count], batch_size)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_with(cache, lambda handle: np.save(handle, features))
+    atomic_save_npy(features, cache)
     atomic_write_json(expected, sidecar)
     return features
 

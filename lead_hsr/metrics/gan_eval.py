@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.data.store import open_store
 from lead_hsr.gan.training import load_generator
 from lead_hsr.metrics.als import als_for_generator
@@ -20,6 +21,9 @@ from lead_hsr.metrics.fid import fid_for_generator
 from lead_hsr.metrics.ppl import make_ppl_distance, ppl2_wend
 from lead_hsr.metrics.precision_recall import pr_for_generator
 from lead_hsr.train import atomic_write_json, pick_device
+
+
+PPL_DISTANCES_FILE = "ppl_distances.npy"  # per-sample PPL distances beside the metrics JSON (thesis Fig. 4.5)
 
 
 def _standins(*records: dict) -> list[str]:
@@ -57,8 +61,8 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
                            "precision_recall": pr_extractor.record.get("network", pr_extractor.name),
                            "ppl": distance.record.get("network", distance.record["distance"])},
               "note": ("stand-ins: " + ", ".join(standins)) if standins else ""}
-    atomic_write_json(result, out_json)
-    np.save(Path(out_json).with_name("ppl_distances.npy"), ppl.distances)
+    atomic_save_npy(ppl.distances, Path(out_json).with_name(PPL_DISTANCES_FILE))  # before the JSON: a JSON
+    atomic_write_json(result, out_json)                                          # implies its distances exist
     return result
 
 

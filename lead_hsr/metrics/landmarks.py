@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lead_hsr.atomic import atomic_write_with
+from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.data.geometry import central_crop
 from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
@@ -43,7 +43,7 @@ def predictions_path(metrics_json) -> Path:
 def save_predictions(pred, metrics_json) -> Path:
     """Save N x K x 2 predictions beside `metrics_json` atomically (float32 .npy)."""
     array = np.ascontiguousarray(np.asarray(pred, dtype=np.float32))
-    return atomic_write_with(predictions_path(metrics_json), lambda handle: np.save(handle, array))
+    return atomic_save_npy(array, predictions_path(metrics_json))
 
 
 def load_predictions(metrics_json, n_test: int | None = None) -> np.ndarray:

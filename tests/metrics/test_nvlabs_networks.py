@@ -118,9 +118,35 @@ def test_evaluate_gan_records_which_networks_computed_each_number(cache, tmp_pat
                                   "ppl": "NVlabs TorchScript vgg16.pt"}
     assert result["records"]["fid"]["extractor"] == "nvlabs-inception" and result["note"] == ""
     assert np.isfinite(result["fid"]) and np.isfinite(result["ppl"])
+    distances = np.load(tmp_path / "ppl_distances.npy")  # beside the metrics JSON, what Fig. 4.5 reads
+    assert distances.shape == (8,) and result["ppl"] == ppl.filtered_mean(distances)[0]
     options.update(fid=dict(extractor="random-cnn", num_gen=12), ppl=dict(distance="lpips-vgg", num_samples=8,
                                                                           standin="random"))
     other = evaluate_gan(net, store, tmp_path / "m2.json", options, tmp_path / "feat", cache)
     assert other["networks"]["fid"] == "random-cnn-s0"
     assert other["networks"]["ppl"] == "lpips package, torchvision VGG16 trunk"
     assert "lpips-vgg=standin:random" in other["note"]
+
+
+def test_evaluate_gan_writes_no_metrics_json_when_its_ppl_distances_fail(tmp_path, monkeypatch):
+    """The distances are written before the JSON: a metrics.json Snakemake sees always has its distances."""
+    from lead_hsr.metrics import gan_eval
+
+    preset = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
+    net = tmp_path / "network.pt"
+    G = Generator(**preset)
+    torch.save(dict(G_ema=G.state_dict(), G=G.state_dict(), D={}, preset=preset), net)
+    store = tmp_path / "store"
+    write_store(store, np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8), None,
+                pd.DataFrame({"file": [f"{i}.png" for i in range(12)], "split": "train"}), {"name": "toy"})
+    options = dict(device="cpu", fid=dict(extractor="random-cnn", num_gen=12),
+                   pr=dict(extractor="random-cnn", num_gen=12, max_real=12),
+                   ppl=dict(distance="lpips-vgg", num_samples=8, standin="random"))
+
+    def disk_full(array, path):
+        raise OSError(f"{path}: no space left on device")
+
+    monkeypatch.setattr(gan_eval, "atomic_save_npy", disk_full)
+    with pytest.raises(OSError, match="no space left"):
+        gan_eval.evaluate_gan(net, store, tmp_path / "metrics.json", options, tmp_path / "feat", tmp_path)
+    assert not (tmp_path / "metrics.json").exists()

@@ -10,6 +10,7 @@ from lead_hsr.errors import InputError
 from lead_hsr.train import (atomic_save_torch, atomic_write_json, atomic_write_text, autocast_for, batch_indices,
                             capture_rng_state, grad_scaler_for, pick_device, restore_rng_state, seed_everything,
                             step_generator, write_options_json)
+from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.train.atomic import atomic_write_with
 
 
@@ -21,6 +22,8 @@ def test_atomic_writers_round_trip(tmp_path):
     write_options_json(tmp_path / "options.json", {"lr": 1e-3, "root": tmp_path, "dims": np.array([1, 2])})
     assert json.loads((tmp_path / "options.json").read_text()) == {"lr": 1e-3, "root": str(tmp_path),
                                                                    "dims": [1, 2]}
+    atomic_save_npy([[1.5, 2.0]], tmp_path / "a.npy")
+    assert np.load(tmp_path / "a.npy").tolist() == [[1.5, 2.0]]
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
