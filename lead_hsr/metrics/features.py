@@ -30,6 +30,7 @@ import torch
 from lead_hsr import weights
 from lead_hsr.atomic import atomic_save_npy, atomic_write_json
 from lead_hsr.errors import InputError
+from lead_hsr.train.rng import step_generator
 
 INCEPTION_FEATURE = "2048"  # torch-fidelity's name for Inception-v3 pool3, the FID layer (StyleGAN, TTUR)
 VGG16_FEATURE = "fc2"  # Kynkaanniemi et al. 2019: VGG16 fc2 (pre-ReLU in torch-fidelity's and NVIDIA's code)
@@ -215,6 +216,9 @@ def real_features(images: np.ndarray, dataset_key: str, extractor: Extractor, ca
     return features
 
 
+NOISE_STREAM = 1  # step_generator stream of the generated images' per-image noise (the z come from `seed` itself)
+
+
 def latent_batches(z_dim: int, num: int, batch_size: int, seed: int) -> Iterable[torch.Tensor]:
     """Seeded standard-normal z in batches; the same (seed, num, batch_size) always gives the same z."""
     generator = torch.Generator().manual_seed(seed)
@@ -233,13 +237,18 @@ def generated_features(G, extractor: Extractor, num: int, batch_size: int = 32, 
     z of every image (so figures can redraw e.g. the worst images).
     """
     chunks, latents = [], []
-    for z in latent_batches(G.z_dim, num, batch_size, seed):
-        latents.append(z)
-        z = z.to(device)
-        c = torch.zeros([len(z), getattr(G, "c_dim", 0)], device=device)
-        images = G.synthesis(G.mapping(z, c), noise_mode=noise_mode)
-        if images.shape[1] == 1:
-            images = images.repeat(1, 3, 1, 1)
-        chunks.append(extractor(quantise_to_uint8(images)).numpy())
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        # noise_mode="random" draws each image's noise from the global RNG: seed it (on its own stream, not the
+        # z stream) so a metric is a function of (network, seed), and leave the caller's RNG state as it was
+        torch.manual_seed(step_generator(seed, 0, NOISE_STREAM).initial_seed())
+        for z in latent_batches(G.z_dim, num, batch_size, seed):
+            latents.append(z)
+            z = z.to(device)
+            c = torch.zeros([len(z), getattr(G, "c_dim", 0)], device=device)
+            images = G.synthesis(G.mapping(z, c), noise_mode=noise_mode)
+            if images.shape[1] == 1:
+                images = images.repeat(1, 3, 1, 1)
+            chunks.append(extractor(quantise_to_uint8(images)).numpy())
     output = np.concatenate(chunks)
     return (output, torch.cat(latents).numpy()) if return_latents else output

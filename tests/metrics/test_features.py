@@ -73,3 +73,16 @@ def test_generated_features_feed_quantised_images(toy_generator):
     again = features.generated_features(G, spy, num=7, batch_size=3, seed=0, noise_mode="const")
     assert np.array_equal(again, features.generated_features(G, spy, num=7, batch_size=3, seed=0,
                                                              noise_mode="const"))
+
+
+def test_generated_features_with_random_noise_are_a_function_of_the_seed(toy_generator):
+    """Per-image noise is seeded (a metric is repeatable) and the caller's global RNG is left as it was."""
+    extractor = features.make_extractor("random-cnn")
+    G = toy_generator(resolution=8, noise_strength=1.0)
+    state = torch.get_rng_state()
+    first = features.generated_features(G, extractor, num=7, batch_size=3, seed=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert np.array_equal(first, features.generated_features(G, extractor, num=7, batch_size=3, seed=0))
+    assert not np.array_equal(first, features.generated_features(G, extractor, num=7, batch_size=3, seed=1))
+    still = features.generated_features(toy_generator(resolution=8, noise_strength=0.0), extractor, 7, 3, 0)
+    assert not np.array_equal(first, still)  # the noise is there, only seeded
