@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 CONTROL_GRID = 10  # DVE utils/tps.py: nc = 10 -> 10 x 10 control points on [-1, 1]
+NEAREST_CHUNK_ELEMENTS = 2**22  # distances per cdist call in TpsWarp.target_of (32 MB of float64)
 NEWTON_STEPS = 8   # plenty: T is smooth and we start within half a pixel of the solution
 _LOG_EPS = 1e-12
 
@@ -74,8 +75,14 @@ def unit_to_pixels(points: torch.Tensor, width: int, height: int) -> torch.Tenso
 
 def kernel_basis(points: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """phi(|p - c|^2) = d log d for (..., M) points and P centres: (..., M, P) (-> 0 at d = 0)."""
-    dist2 = ((points[..., :, None, :] - centres) ** 2).sum(-1)
+    dist2 = _squared_norm(points[..., :, None, :] - centres)
     return dist2 * torch.log(dist2.clamp_min(_LOG_EPS))
+
+
+def _squared_norm(diff: torch.Tensor) -> torch.Tensor:
+    """x^2 + y^2 of (..., 2) differences. The same sum as `(diff ** 2).sum(-1)`, but a reduction over a last
+    dimension of 2 is ~10x slower on the CPU than the two element-wise ops (it was most of a few-shot fit's warps)."""
+    return diff[..., 0].square() + diff[..., 1].square()
 
 
 def _pixel_centres(width: int, height: int) -> torch.Tensor:
@@ -119,15 +126,17 @@ class TpsWarp:
     def jacobian(self, points: torch.Tensor) -> torch.Tensor:
         """dT/dp for B x M x 2 points: B x M x 2 x 2 (rows: output x/y, columns: d/dx, d/dy)."""
         diff = points[..., :, None, :] - control_points()                         # B x M x P x 2
-        dist2 = (diff ** 2).sum(-1, keepdim=True)
+        dist2 = _squared_norm(diff)[..., None]
         dphi = 2.0 * (torch.log(dist2.clamp_min(_LOG_EPS)) + 1.0) * diff
         return self.linear[:, None] + torch.einsum("bmpj,bpi->bmij", dphi, self.kernel_weights)
 
     def target_of(self, sources: torch.Tensor, width: int, height: int) -> torch.Tensor:
         """T^-1: where B x M x 2 normalised source points land in the warped W x H output."""
         grid, phi = _pixel_grid_basis(width, height)
-        nearest = torch.stack([torch.cdist(sources[b], self[b].source_of(grid, phi)[0]).argmin(dim=1)
-                               for b in range(len(self))])                      # B x M, memory: one warp at a time
+        sampled = self.source_of(grid, phi)            # B x H*W x 2: the input point each output pixel samples
+        group = max(1, NEAREST_CHUNK_ELEMENTS // (sources.shape[1] * len(grid)))  # bounds the B x M x H*W cdist
+        nearest = torch.cat([torch.cdist(sources[b:b + group], sampled[b:b + group]).argmin(dim=2)
+                             for b in range(0, len(self), group)])             # B x M: the start of Newton's
         points = grid[nearest]
         for _ in range(NEWTON_STEPS):
             residual = self.source_of(points) - sources

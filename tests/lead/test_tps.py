@@ -83,3 +83,16 @@ def test_random_warp_batch_is_seeded():
     b = tps.random_warp_batch(maps, landmarks, tps.FEWSHOT_STRENGTH, torch.Generator().manual_seed(1))
     c = tps.random_warp_batch(maps, landmarks, tps.FEWSHOT_STRENGTH, torch.Generator().manual_seed(2))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and not torch.equal(a[0], c[0])
+
+
+def test_inverse_warp_does_not_depend_on_how_the_nearest_search_is_chunked(monkeypatch):
+    """target_of batches its nearest-pixel search over warps, in chunks bounded by memory: same answer."""
+    generator = torch.Generator().manual_seed(3)
+    warp = tps.random_warps(5, tps.MATCHING_STRENGTH, generator)
+    sources = torch.rand(5, 7, 2, generator=generator, dtype=torch.float64) * 1.6 - 0.8
+    whole = warp.target_of(sources, 24, 24)
+    monkeypatch.setattr(tps, "NEAREST_CHUNK_ELEMENTS", 7 * 24 * 24 * 2)  # two warps per cdist call
+    assert torch.equal(warp.target_of(sources, 24, 24), whole)
+    one_by_one = torch.cat([warp[b].target_of(sources[b:b + 1], 24, 24) for b in range(5)])
+    assert torch.equal(one_by_one, whole)
+    torch.testing.assert_close(warp.source_of(whole), sources)
