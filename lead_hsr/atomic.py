@@ -14,8 +14,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
-import numpy as np
-
 
 def _default_file_mode() -> int:
     """The mode `open()` would give a new file (0o666 minus the umask); mkstemp's 0o600 would hide results from
@@ -71,6 +69,8 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> Path:
 
 def atomic_save_npy(array, path: str | os.PathLike) -> Path:
     """`np.save` `array` so that `path` appears only when complete."""
+    import numpy as np  # here, not at the top: the data and report jobs that import this module stay light
+
     array = np.asarray(array)
     return atomic_write_with(path, lambda handle: np.save(handle, array))
 
