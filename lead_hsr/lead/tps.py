@@ -136,8 +136,8 @@ class TpsWarp:
         sampled = self.source_of(grid, phi)            # B x H*W x 2: the input point each output pixel samples
         group = max(1, NEAREST_CHUNK_ELEMENTS // (sources.shape[1] * len(grid)))  # bounds the B x M x H*W cdist
         nearest = torch.cat([torch.cdist(sources[b:b + group], sampled[b:b + group]).argmin(dim=2)
-                             for b in range(0, len(self), group)])             # B x M: the start of Newton's
-        points = grid[nearest]
+                             for b in range(0, len(self), group)])             # B x M
+        points = grid[nearest]  # Newton's starting points: the output pixels sampling nearest to each source
         for _ in range(NEWTON_STEPS):
             residual = self.source_of(points) - sources
             points = points - torch.linalg.solve(self.jacobian(points), residual[..., None])[..., 0]
