@@ -233,7 +233,8 @@ def generated_features(G, extractor: Extractor, num: int, batch_size: int = 32, 
     """Features of `num` generated images: z ~ N(0, I) -> G.mapping -> G.synthesis -> uint8 -> extractor.
 
     noise_mode="random" matches StyleGAN2-ADA's metric code (G called with default kwargs), its per-image noise
-    drawn from a generator seeded by `seed` (the official code leaves it unseeded); no truncation.
+    drawn from the global RNG seeded by `seed` (the official code draws from whatever state that RNG is in); no
+    truncation.
     Unconditional generators get c = zeros [N, c_dim] (c_dim = 0 by default). With return_latents, also the
     z of every image (so figures can redraw e.g. the worst images).
     """
