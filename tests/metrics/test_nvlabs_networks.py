@@ -97,18 +97,23 @@ def test_ppl_distance_is_nvlabs_lpips_on_float_0_255(cache):
     assert isinstance(ppl.make_ppl_distance(None, standin="random"), ppl.LPIPSDistance)   # the default alternative
 
 
-def test_evaluate_gan_records_which_networks_computed_each_number(cache, tmp_path):
-    from lead_hsr.metrics.gan_eval import evaluate_gan
-
-    script(cache / "inception-2015-12-05.pt", 64)   # narrower features: FID's 2048-d matrix square root costs ~40 s
+def toy_run(tmp_path):
+    """A tiny random generator saved as a run's network.pt, and a 12-image real store of its resolution."""
     preset = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
     G = Generator(**preset)
     net = tmp_path / "network.pt"
     torch.save(dict(G_ema=G.state_dict(), G=G.state_dict(), D={}, preset=preset), net)
-    rng = np.random.default_rng(0)
     store = tmp_path / "store"
-    write_store(store, rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8), None,
+    write_store(store, np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8), None,
                 pd.DataFrame({"file": [f"{i}.png" for i in range(12)], "split": "train"}), {"name": "toy"})
+    return net, store
+
+
+def test_evaluate_gan_records_which_networks_computed_each_number(cache, tmp_path):
+    from lead_hsr.metrics.gan_eval import evaluate_gan
+
+    script(cache / "inception-2015-12-05.pt", 64)   # narrower features: FID's 2048-d matrix square root costs ~40 s
+    net, store = toy_run(tmp_path)
     options = dict(device="cpu", fid=dict(extractor="nvlabs-inception", num_gen=12),
                    pr=dict(extractor="nvlabs-vgg16", num_gen=12, max_real=12),
                    ppl=dict(distance="nvlabs-vgg16", num_samples=8))
@@ -132,13 +137,7 @@ def test_evaluate_gan_writes_no_metrics_json_when_its_ppl_distances_fail(tmp_pat
     """The distances are written before the JSON: a metrics.json Snakemake sees always has its distances."""
     from lead_hsr.metrics import gan_eval
 
-    preset = dict(resolution=16, z_dim=8, w_dim=8, mapping_layers=1, channel_base=64, channel_max=8, mbstd_group=2)
-    net = tmp_path / "network.pt"
-    G = Generator(**preset)
-    torch.save(dict(G_ema=G.state_dict(), G=G.state_dict(), D={}, preset=preset), net)
-    store = tmp_path / "store"
-    write_store(store, np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), dtype=np.uint8), None,
-                pd.DataFrame({"file": [f"{i}.png" for i in range(12)], "split": "train"}), {"name": "toy"})
+    net, store = toy_run(tmp_path)
     options = dict(device="cpu", fid=dict(extractor="random-cnn", num_gen=12),
                    pr=dict(extractor="random-cnn", num_gen=12, max_real=12),
                    ppl=dict(distance="lpips-vgg", num_samples=8, standin="random"))

@@ -1,5 +1,6 @@
 """lead_hsr.jobs: every job's log ends with its own CPU count, which the demo benchmark reads (Snakemake's sampled
 figure misses up to 30 s of a longer job), and a finished job's process ends without interpreter shutdown."""
+import ast
 import importlib.util
 import os
 import subprocess
@@ -109,7 +110,6 @@ def test_a_failed_job_exits_the_usual_way_with_its_traceback(tmp_path):
 def test_every_workflow_script_ends_its_job_after_job_log():
     """`end_job()` is each script's last statement, after its `with job_log(...)` block (fetch_weights, which
     imports no torch and reports a missing weight on the terminal, exits the usual way)."""
-    import ast
     for script in sorted((REPO / "workflow_scripts").glob("*.py")):
         body = ast.parse(script.read_text()).body
         if script.stem == "fetch_weights":
