@@ -33,17 +33,21 @@ def _check_dtype(dtype: str) -> None:
 
 
 def autocast_for(device: torch.device | str, dtype: str = "none"):
-    """Autocast context for CUDA in bf16/fp16; a no-op on CPU (CPU runs are the exact, deterministic reference)."""
+    """Autocast context in bf16/fp16 on the device's type; a no-op for "none".
+
+    The precision is honoured on every device, CPU included (slowly: CPU autocast runs the matmuls and convs in
+    bf16/fp16), so the paper's precision path runs in the tests and on any machine; the CPU configurations that
+    must stay exact (demo, tests) say "none"."""
     _check_dtype(dtype)
     device = torch.device(device)
-    if device.type != "cuda" or AUTOCAST_DTYPES[dtype] is None:
+    if AUTOCAST_DTYPES[dtype] is None:
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=AUTOCAST_DTYPES[dtype])
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[dtype])
 
 
 def grad_scaler_for(device: torch.device | str, dtype: str = "none") -> torch.amp.GradScaler:
-    """GradScaler that is active only where it is needed (fp16 on CUDA); disabled scalers pass gradients through."""
+    """GradScaler that is active only where it is needed (fp16 autocast, on any device: float16 gradients
+    underflow without loss scaling); disabled scalers pass gradients through."""
     _check_dtype(dtype)
     device = torch.device(device)
-    enabled = device.type == "cuda" and dtype == "fp16"
-    return torch.amp.GradScaler(device.type, enabled=enabled)
+    return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")

@@ -57,10 +57,11 @@ def test_pick_device_and_precision_on_cpu():
         with pytest.raises(InputError, match="no CUDA"):
             pick_device("cuda")
     a = torch.randn(4, 4)
-    for dtype in ("bf16", "fp16", "none"):
+    expected = {"bf16": torch.bfloat16, "fp16": torch.float16, "none": torch.float32}
+    for dtype, torch_dtype in expected.items():
         with autocast_for("cpu", dtype):
-            assert (a @ a).dtype == torch.float32  # CPU runs stay exact float32
-        assert not grad_scaler_for("cpu", dtype).is_enabled()
+            assert (a @ a).dtype == torch_dtype  # the configured precision runs on the CPU too
+        assert grad_scaler_for("cpu", dtype).is_enabled() == (dtype == "fp16")  # loss scaling for fp16 only
     with pytest.raises(InputError, match="precision"):
         autocast_for("cpu", "fp8")
 
