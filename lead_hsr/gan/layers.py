@@ -175,9 +175,16 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     forward+backward at batch 16-64 (bench/README.md).
 
     up=True: transposed stride-2 conv followed by the FIR filter (gain 4), giving exactly 2H x 2W.
+    A float16 `x` (a block of the official mixed-precision recipe) runs the conv in float16 after the official
+    pre-normalisation; styles, weights and demodulation coefficients are computed in float32 and cast.
     `noise` (already scaled, broadcastable to the output) is added last, in the same pass as the demodulation."""
     n, c, h, wd = x.shape
     o, i, k, _ = weight.shape
+    if x.dtype == torch.float16 and demodulate:
+        # StyleGAN2-ADA's fp16 layers: pre-normalise the weight (per output filter) and the styles (per sample) by
+        # their largest magnitude so the float16 conv cannot overflow; demodulation cancels both scales.
+        weight = weight * (1 / math.sqrt(i * k * k) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))
+        styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
     if fused:
         w = modulate_weights(weight, styles, demodulate).to(x.dtype).reshape(n * o, i, k, k)
         x = x.reshape(1, n * c, h, wd)

@@ -5,9 +5,13 @@ multiplier 0.01 and a tracked w_avg for truncation; synthesis blocks from 4x4 up
 (one at 4x4), per-layer noise with a learned strength and a ToRGB per block summed into an upsampled skip image;
 discriminator blocks with a residual 1x1 skip, minibatch standard deviation and a 4x4 epilogue.
 Widths: min(channel_base / resolution, channel_max).
-Optional preset key `conv_clamp` (None in our presets; 256 in NVlabs' released networks, set by an imported
-checkpoint): conv/ToRGB outputs clamped to +-conv_clamp * gain after bias and activation, in every precision,
-as the official layers do (the residual skip and the FC layers are never clamped).
+Preset key `conv_clamp` (256 in paper256, as in NVlabs' released networks and HSR's runs; None in the demo):
+conv/ToRGB outputs clamped to +-conv_clamp * gain after bias and activation, in every precision, as the official
+layers do (the residual skip and the FC layers are never clamped).
+`num_fp16_res` (a constructor argument, not a preset key: it changes the precision, not the function): the official
+mixed-precision recipe runs the synthesis and discriminator blocks at the N highest resolutions (never below 8) in
+float16 (`fp16_resolution`), everything else (mapping, lower blocks, D epilogue, the RGB skip image) in float32;
+parameters stay float32.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from lead_hsr.gan.layers import (EqualConv2d, EqualLinear, bias_act, fir_filter_
 # layers per HSR's runs). demo = tiny widths so one G+D step at batch 8 takes ~0.1 s on one CPU core.
 PRESETS: dict[str, dict] = {
     "paper256": dict(resolution=256, z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384,
-                     channel_max=512, mbstd_group=4),
+                     channel_max=512, mbstd_group=4, conv_clamp=256.0),
     "demo": dict(resolution=32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=1024,
                  channel_max=64, mbstd_group=4),
 }
@@ -34,6 +38,7 @@ W_AVG_BETA = 0.995             # StyleGAN2-ADA: decay of the tracked w_avg
 FIRST_RESOLUTION = 4           # synthesis starts from a learned 4x4 constant
 MBSTD_CHANNELS = 1             # minibatch-std features appended by D (StyleGAN2-ADA default)
 RESIDUAL_GAIN = math.sqrt(0.5)  # D resnet: skip and main path each scaled by sqrt(0.5)
+MIN_FP16_RESOLUTION = 8         # StyleGAN2-ADA: no block below 8x8 runs in float16
 
 
 def get_preset(name_or_dict) -> dict:
@@ -58,6 +63,17 @@ def block_resolutions(resolution: int) -> list[int]:
     return [2 ** i for i in range(2, int(np.log2(resolution)) + 1)]
 
 
+def fp16_resolution(resolution: int, num_fp16_res: int) -> int:
+    """Lowest block resolution that runs in float16 (StyleGAN2-ADA: the `num_fp16_res` highest, never below 8);
+    above `resolution` when num_fp16_res is 0."""
+    return max(2 ** (int(np.log2(resolution)) + 1 - num_fp16_res), MIN_FP16_RESOLUTION)
+
+
+def block_dtype(use_fp16: bool, reference: torch.Tensor) -> torch.dtype:
+    """float16 for a mixed-precision block; otherwise the dtype the network runs in (float32, float64 in tests)."""
+    return torch.float16 if use_fp16 else reference.dtype
+
+
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
@@ -80,12 +96,12 @@ class MappingNetwork(nn.Module):
         unconditional (c_dim = 0), so it must be None or empty."""
         if c is not None and c.numel():
             raise ValueError(f"this mapping network is unconditional (c_dim = 0), got labels of shape {tuple(c.shape)}")
-        x = normalize_2nd_moment(z.float())
+        x = normalize_2nd_moment(z.to(self.w_avg.dtype))   # the mapping runs in its parameters' precision
         for layer in self.layers:
             x = layer(x)
         if update_w_avg:
             with torch.no_grad():
-                self.w_avg.copy_(x.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+                self.w_avg.copy_(x.detach().to(self.w_avg.dtype).mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         ws = x.unsqueeze(1).repeat(1, self.num_ws, 1)
         if truncation_psi != 1:
             cut = self.num_ws if truncation_cutoff is None else truncation_cutoff
@@ -110,11 +126,13 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random") -> torch.Tensor:
         styles = self.affine(w)
+        # Drawn and scaled in float32, cast to a float16 block's dtype at use (as the official layer: the same seed
+        # draws the same noise in every precision).
         if noise_mode == "random":
-            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device,
-                                dtype=x.dtype) * self.noise_strength
+            noise = torch.randn(x.shape[0], 1, self.resolution, self.resolution, device=x.device) * self.noise_strength
+            noise = noise.to(x.dtype)
         elif noise_mode == "const":
-            noise = self.noise_const.to(x.dtype) * self.noise_strength
+            noise = (self.noise_const * self.noise_strength).to(x.dtype)
         elif noise_mode == "none":
             noise = None
         else:
@@ -145,9 +163,9 @@ class SynthesisBlock(nn.Module):
     """One resolution of the 'skip' generator; returns (features, running RGB image)."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, use_fp16: bool = False):
         super().__init__()
-        self.resolution = resolution
+        self.resolution, self.use_fp16 = resolution, use_fp16
         if resolution == FIRST_RESOLUTION:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
             self.convs = nn.ModuleList([SynthesisLayer(out_channels, out_channels, w_dim, resolution,
@@ -161,11 +179,16 @@ class SynthesisBlock(nn.Module):
         self.num_conv = len(self.convs)
 
     def forward(self, x, img, ws: torch.Tensor, noise_mode: str = "random"):
+        dtype = block_dtype(self.use_fp16, ws)
         if self.resolution == FIRST_RESOLUTION:
-            x = self.const.to(ws.dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+            x = self.const.to(dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
+        else:
+            x = x.to(dtype)
         for i, conv in enumerate(self.convs):
             x = conv(x, ws[:, i], noise_mode)
         y = self.torgb(x, ws[:, self.num_conv])
+        if self.use_fp16:
+            y = y.to(ws.dtype)                  # the RGB skip image stays in the network's precision
         img = y if img is None else upsample2x(img, self.resample_filter) + y
         return x, img
 
@@ -174,14 +197,15 @@ class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> image in [-1, 1] (unclamped), optionally with per-block features and RGB."""
 
     def __init__(self, w_dim: int, resolution: int, channel_base: int, channel_max: int,
-                 conv_clamp: float | None = None):
+                 conv_clamp: float | None = None, num_fp16_res: int = 0):
         super().__init__()
         self.resolutions = block_resolutions(resolution)
         self.channels = {r: channels_at(r, channel_base, channel_max) for r in self.resolutions}
         self.blocks = nn.ModuleList()
+        fp16_from = fp16_resolution(resolution, num_fp16_res)
         for r in self.resolutions:
             in_ch = self.channels.get(r // 2, 0)
-            self.blocks.append(SynthesisBlock(in_ch, self.channels[r], w_dim, r, conv_clamp))
+            self.blocks.append(SynthesisBlock(in_ch, self.channels[r], w_dim, r, conv_clamp, use_fp16=r >= fp16_from))
         # Block b reads ws[w_idx : w_idx + num_conv + 1]; its ToRGB shares the next block's first w.
         self.num_ws = sum(b.num_conv for b in self.blocks) + 1
 
@@ -202,11 +226,11 @@ class Generator(nn.Module):
     """G = synthesis(mapping(z)). `forward(z)` returns images; see `synthesis(..., return_features=True)`."""
 
     def __init__(self, resolution: int, z_dim: int, w_dim: int, mapping_layers: int, channel_base: int,
-                 channel_max: int, conv_clamp: float | None = None, **_unused):
+                 channel_max: int, conv_clamp: float | None = None, num_fp16_res: int = 0, **_unused):
         super().__init__()
         self.resolution, self.z_dim, self.w_dim = resolution, z_dim, w_dim
         self.c_dim = 0  # unconditional (StyleGAN2-ADA's interface: mapping(z, c))
-        self.synthesis = SynthesisNetwork(w_dim, resolution, channel_base, channel_max, conv_clamp)
+        self.synthesis = SynthesisNetwork(w_dim, resolution, channel_base, channel_max, conv_clamp, num_fp16_res)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, mapping_layers)
 
@@ -231,8 +255,10 @@ class DiscriminatorBlock(nn.Module):
     """Residual block: two 3x3 convs (the second downsamples) + a 1x1 downsampling skip, both scaled by
     sqrt(0.5). The first block also has the 1x1 FromRGB layer ('resnet' architecture)."""
 
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, conv_clamp: float | None = None):
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, conv_clamp: float | None = None,
+                 use_fp16: bool = False):
         super().__init__()
+        self.use_fp16 = use_fp16
         self.fromrgb = (EqualConv2d(3, tmp_channels, 1, activation="lrelu", clamp=conv_clamp)
                         if in_channels == 0 else None)
         self.conv0 = EqualConv2d(tmp_channels, tmp_channels, 3, activation="lrelu", clamp=conv_clamp)
@@ -241,8 +267,8 @@ class DiscriminatorBlock(nn.Module):
         self.skip = EqualConv2d(tmp_channels, out_channels, 1, bias=False, down=True, gain=RESIDUAL_GAIN)
 
     def forward(self, x, img):
-        if self.fromrgb is not None:
-            x = self.fromrgb(img)
+        dtype = block_dtype(self.use_fp16, img)
+        x = self.fromrgb(img.to(dtype)) if self.fromrgb is not None else x.to(dtype)
         return self.skip(x) + self.conv1(self.conv0(x))
 
 
@@ -250,13 +276,15 @@ class Discriminator(nn.Module):
     """'resnet' D: blocks from full resolution down to 8 -> 4x4, then mbstd, 3x3 conv, FC, FC -> 1 logit."""
 
     def __init__(self, resolution: int, channel_base: int, channel_max: int, mbstd_group: int = 4,
-                 conv_clamp: float | None = None, **_unused):
+                 conv_clamp: float | None = None, num_fp16_res: int = 0, **_unused):
         super().__init__()
         self.mbstd_group = mbstd_group
         res = [r for r in reversed(block_resolutions(resolution)) if r > FIRST_RESOLUTION]
         ch = {r: channels_at(r, channel_base, channel_max) for r in res + [FIRST_RESOLUTION]}
+        fp16_from = fp16_resolution(resolution, num_fp16_res)
         self.blocks = nn.ModuleList(
-            DiscriminatorBlock(0 if i == 0 else ch[r], ch[r], ch[r // 2], conv_clamp) for i, r in enumerate(res))
+            DiscriminatorBlock(0 if i == 0 else ch[r], ch[r], ch[r // 2], conv_clamp, use_fp16=r >= fp16_from)
+            for i, r in enumerate(res))
         c4 = ch[FIRST_RESOLUTION]
         self.epilogue_conv = EqualConv2d(c4 + MBSTD_CHANNELS, c4, 3, activation="lrelu", clamp=conv_clamp)
         self.epilogue_fc = EqualLinear(c4 * FIRST_RESOLUTION ** 2, c4, activation="lrelu")
@@ -266,16 +294,16 @@ class Discriminator(nn.Module):
         x = None
         for block in self.blocks:
             x = block(x, img)
-        x = minibatch_std(x, self.mbstd_group)
+        x = minibatch_std(x.to(img.dtype), self.mbstd_group)   # the epilogue runs in the network's precision
         x = self.epilogue_conv(x)
         x = self.epilogue_fc(x.flatten(1))
         return self.epilogue_out(x)
 
 
-def build_networks(preset: dict, device="cpu") -> tuple[Generator, Discriminator]:
+def build_networks(preset: dict, device="cpu", num_fp16_res: int = 0) -> tuple[Generator, Discriminator]:
     preset = get_preset(preset)
     with torch.device(device):
-        return Generator(**preset), Discriminator(**preset)
+        return Generator(**preset, num_fp16_res=num_fp16_res), Discriminator(**preset, num_fp16_res=num_fp16_res)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -6,6 +6,16 @@ regularization every `pl_interval` steps), Dmain (logistic loss, ADA statistics)
 and Adam's lr/betas by k/(k+1) (StyleGAN2, App. B). All randomness comes from the global RNGs (restored on resume)
 or from `batch_indices(seed, step)`, so a resumed CPU run is bitwise identical to an uninterrupted one.
 
+The step follows StyleGAN2-ADA's training loop and loss (training/training_loop.py, training/loss.py) to the order
+of the random draws: one z batch per phase drawn before the phases, style mixing, noise and path-length draws as
+the official run_G, the updated path-length mean not detached, R1 reals counted in ADA's statistic, non-finite
+gradients replaced after every backward, the EMA ramp-up on the images seen before the step. With the same weights
+and seed a step equals the official one (bench/compare_stylegan2_step.py, float64: ~1e-12).
+
+Precision (`precision`): "fp16" is the official mixed-precision recipe that produced the published numbers (the
+`num_fp16_res` highest-resolution blocks of G and D in float16, conv_clamp from the preset, no loss scaling,
+`nan_to_num` on every gradient); "bf16" is autocast over every phase; "none" is float32 throughout.
+
 "HSR after K kimg" = a new run with `init_from` = the baseline's K-kimg snapshot (exported with
 `export_snapshots_kimg`), fresh HSR heads. The baseline itself is two jobs: a prefix run (`prefix=True`,
 `total_kimg=K`) exports that snapshot and its full trainer state (`training-state-K.pt`); the full-length run
@@ -27,6 +37,7 @@ from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, AdaptiveAugment
 from lead_hsr.gan.extractors import ExtractorSpec, FeatureExtractor
 from lead_hsr.gan.hsr import HSRSpec, build_hsr_heads
 from lead_hsr.gan.networks import Discriminator, Generator, count_parameters, get_preset
+from lead_hsr.train.device import AUTOCAST_DTYPES, full_precision
 
 R1_INTERVAL = 16            # StyleGAN2: lazy R1 every 16 minibatches
 PL_INTERVAL = 4             # StyleGAN2: lazy path-length regularization every 4 minibatches
@@ -36,6 +47,10 @@ PL_BATCH_SHRINK = 2         # path length on half the batch
 ADAM_BETAS = (0.0, 0.99)    # StyleGAN2-ADA
 ADAM_EPS = 1e-8
 STYLE_MIXING_PROB = 0.9
+NUM_FP16_RES = 4            # StyleGAN2-ADA / HSR train.py: the 4 highest resolutions in float16
+GRAD_NAN = 0.0              # StyleGAN2-ADA training_loop.py: nan_to_num(nan=0, posinf=1e5, neginf=-1e5) per phase
+GRAD_POSINF, GRAD_NEGINF = 1e5, -1e5
+PHASES = ("Gmain", "Greg", "Dmain", "Dreg")   # one z batch each, drawn before the phases (official loop)
 
 # Defaults = HSR's paper runs (DESIGN section 6: batch 16, mbstd group 4, lr 0.002, EMA 10 kimg, gamma 1).
 DEFAULT_OPTIONS: dict = dict(
@@ -66,7 +81,10 @@ DEFAULT_OPTIONS: dict = dict(
     hsr=None,                   # None = off; else dict with HSRSpec and ExtractorSpec keys (see hsr.py)
     weights_cache="weights_cache",
     device="auto",
-    precision="none",           # "bf16"/"fp16" autocast on CUDA; CPU always fp32
+    precision="fp16",           # "fp16": the official recipe (num_fp16_res blocks in float16); "bf16": autocast;
+                                # "none": float32. float16 convs are ~200x slower than float32 on a CPU: CPU runs
+                                # (demo, tests) say "none"
+    num_fp16_res=NUM_FP16_RES,  # with precision "fp16": G and D blocks at the N highest resolutions in float16
     seed=0,
     checkpoint_every=1000,      # steps (16 kimg at batch 16: minutes at paper speed; each saves G, D, G_ema, Adam)
     progress_every_s=None,      # seconds between progress lines in the job log; None: lead_hsr.train's default
@@ -188,13 +206,17 @@ class GanTrainer:
     def __init__(self, opts: dict, data: GanData | None, device, cache_dir: Path | None = None):
         from lead_hsr.train import ddp
         self.opts, self.data, self.device = opts, data, torch.device(device)
+        if opts["precision"] not in AUTOCAST_DTYPES:
+            raise InputError(f"GAN option precision: got {opts['precision']!r}; expected one of "
+                             f"{sorted(AUTOCAST_DTYPES)} (fp16 = StyleGAN2-ADA's mixed-precision recipe)")
         if opts["batch"] % ddp.world_size():
             raise InputError(f"GAN batch {opts['batch']} must be divisible by the number of processes "
                              f"{ddp.world_size()}; fix 'batch' or the torchrun --nproc-per-node")
         self.local_batch = opts["batch"] // ddp.world_size()    # per-process share of the global batch
         preset = opts["preset"]
-        self.G = Generator(**preset).to(self.device).train()
-        self.D = Discriminator(**preset).to(self.device).train()
+        fp16_res = opts["num_fp16_res"] if opts["precision"] == "fp16" else 0
+        self.G = Generator(**preset, num_fp16_res=fp16_res).to(self.device).train()
+        self.D = Discriminator(**preset, num_fp16_res=fp16_res).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         g_int = opts["pl_interval"] if opts["pl_interval"] else None
         d_int = opts["r1_interval"] if opts["r1_interval"] else None
@@ -207,8 +229,6 @@ class GanTrainer:
         self.extractor_record = None
         if opts["hsr"] is not None:
             self._build_hsr(opts["hsr"], cache_dir or Path(opts["weights_cache"]))
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=self.device.type == "cuda" and opts["precision"] == "fp16")
 
     def _build_hsr(self, hsr: dict, cache_dir) -> None:
         spec = HSRSpec(**{k: v for k, v in hsr.items() if k in HSR_KEYS})
@@ -221,52 +241,48 @@ class GanTrainer:
 
     def state(self) -> dict:
         s = dict(G=self.G, D=self.D, G_ema=self.G_ema, opt_G=self.opt_G, opt_D=self.opt_D, ada=self.ada,
-                 pl=self.pl, scaler=self.scaler)
+                 pl=self.pl)
         if self.heads is not None:
             s.update(heads=self.heads, opt_heads=self.opt_heads)
         return s
 
     # ---------------------------------------------------------------- phases
     def _autocast(self):
+        """bf16 autocast (precision "bf16"); "fp16" runs float16 blocks without autocast, as the official code."""
         from lead_hsr.train import autocast_for
-        return autocast_for(self.device, self.opts["precision"])
+        return autocast_for(self.device, "bf16" if self.opts["precision"] == "bf16" else "none")
 
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.G.z_dim, device=self.device)
+    def _step(self, modules_and_optimizers, loss) -> None:
+        """Backward, then per module: DDP average, non-finite gradients replaced (official), Adam step."""
+        for _, opt in modules_and_optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for module, opt in modules_and_optimizers:
+            _sync_grads(module)
+            for p in module.parameters():
+                if p.grad is not None:
+                    torch.nan_to_num(p.grad, nan=GRAD_NAN, posinf=GRAD_POSINF, neginf=GRAD_NEGINF, out=p.grad)
+            opt.step()
 
-    def _step(self, opt, module, loss) -> None:
-        opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        _sync_grads(module)
-        self.scaler.step(opt)
-        self.scaler.update()
-
-    def g_main(self) -> dict:
+    def g_main(self, z: torch.Tensor) -> dict:
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         out = {}
         with self._autocast():
-            ws = L.mix_styles(self.G, self._z(self.local_batch), self.opts["style_mixing"])
+            ws = L.mix_styles(self.G, z, self.opts["style_mixing"])
             img, feats, _ = self.G.synthesis(ws, return_features=True)
-            loss = L.g_nonsaturating_loss(self.D(self.ada(img)).float())
+            loss = L.g_nonsaturating_loss(full_precision(self.D(self.ada(img))))
             out["loss_G"] = loss.item()
             if self.heads is not None:
                 hsr = self._hsr_loss(img, feats)
                 out["loss_hsr"] = hsr.item()
                 loss = loss + hsr
-        self.opt_G.zero_grad(set_to_none=True)
-        if self.opt_heads is not None:
-            self.opt_heads.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        _sync_grads(self.G)
-        self.scaler.step(self.opt_G)
-        if self.opt_heads is not None:
-            _sync_grads(self.heads)
-            self.scaler.step(self.opt_heads)
-        self.scaler.update()
+        steps = [(self.G, self.opt_G)] + ([(self.heads, self.opt_heads)] if self.heads is not None else [])
+        self._step(steps, loss)
         return out
 
     def _hsr_loss(self, img, feats) -> torch.Tensor:
+        feats = {r: full_precision(f) for r, f in feats.items()}   # the heads run in float32 (official HSR)
         if self.heads.spec.target_stop_grad:
             with torch.no_grad():
                 targets = self.extractor(img.detach())
@@ -274,53 +290,69 @@ class GanTrainer:
             targets = self.extractor(img)
         return self.heads.loss(feats, targets)
 
-    def g_reg(self) -> dict:
-        """Path-length penalty on batch / pl_batch_shrink samples, scaled by the interval (lazy)."""
+    def g_reg(self, z: torch.Tensor) -> dict:
+        """Path-length penalty on the first batch / pl_batch_shrink of `z`, scaled by the interval (lazy)."""
         self.G.requires_grad_(True)
-        n = max(1, self.local_batch // self.opts["pl_batch_shrink"])
-        ws = L.mix_styles(self.G, self._z(n), self.opts["style_mixing"])
-        img = self.G.synthesis(ws)
-        lengths = L.path_length(img, ws, torch.randn_like(img))
+        self.D.requires_grad_(False)
+        n = max(1, z.shape[0] // self.opts["pl_batch_shrink"])
+        with self._autocast():
+            ws = L.mix_styles(self.G, z[:n], self.opts["style_mixing"])
+            img = full_precision(self.G.synthesis(ws))
+            lengths = full_precision(L.path_length(img, ws, torch.randn_like(img)))
         penalty = self.pl.penalty(lengths)
-        loss = penalty.mean() * self.opts["pl_weight"] * self.opts["pl_interval"]
-        self._step(self.opt_G, self.G, loss)
+        # `img * 0` as in the official loss: every G parameter gets a (zero) gradient, so Adam steps all of them
+        # (its moments and step count move even where the penalty does not reach)
+        loss = (img[:, 0, 0, 0] * 0 + penalty * self.opts["pl_weight"]).mean() * self.opts["pl_interval"]
+        self._step([(self.G, self.opt_G)], loss)
         return {"pl_penalty": penalty.mean().item(), "pl_mean": self.pl.pl_mean.item()}
 
-    def d_main(self, real: torch.Tensor) -> dict:
+    def d_main(self, real: torch.Tensor, z: torch.Tensor) -> dict:
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with torch.no_grad(), self._autocast():
-            ws = L.mix_styles(self.G, self._z(real.shape[0]), self.opts["style_mixing"])
+            ws = L.mix_styles(self.G, z, self.opts["style_mixing"])
             fake = self.G.synthesis(ws)
         with self._autocast():
-            fake_logits = self.D(self.ada(fake)).float()
-            real_logits = self.D(self.ada(real)).float()
+            fake_logits = full_precision(self.D(self.ada(fake)))
+            real_logits = full_precision(self.D(self.ada(real)))
             loss = L.d_logistic_loss(real_logits, fake_logits)
         self.ada.accumulate(real_logits)
-        self._step(self.opt_D, self.D, loss)
+        self._step([(self.D, self.opt_D)], loss)
         return {"loss_D": loss.item(), "D_real": real_logits.mean().item(), "D_fake": fake_logits.mean().item()}
 
     def d_reg(self, real: torch.Tensor) -> dict:
-        """R1 on augmented reals, gradient w.r.t. the un-augmented image (through ADA), lazy scaling."""
+        """R1 on augmented reals, gradient w.r.t. the un-augmented image (through ADA), lazy scaling. These real
+        logits count in ADA's statistic too (the official loss reports them in both D phases)."""
+        self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         real = real.detach().requires_grad_(True)
-        logits = self.D(self.ada(real))
-        r1 = L.r1_penalty(real, logits)
-        loss = r1.mean() * (self.opts["gamma"] / 2) * self.opts["r1_interval"]
-        self._step(self.opt_D, self.D, loss)
+        with self._autocast():
+            logits = full_precision(self.D(self.ada(real)))
+            r1 = L.r1_penalty(real, logits)
+        self.ada.accumulate(logits)
+        # `logits * 0` as in the official loss: every D parameter gets a (zero) gradient and an Adam step
+        loss = (logits[:, 0] * 0 + r1 * (self.opts["gamma"] / 2)).mean() * self.opts["r1_interval"]
+        self._step([(self.D, self.opt_D)], loss)
         return {"r1_penalty": r1.mean().item()}
+
+    def phase_latents(self) -> list[torch.Tensor]:
+        """One z batch per phase of `PHASES`, drawn at once before any phase as the official loop does (global
+        batch rows per phase, this process's share first), so every phase's z is the same whichever run."""
+        z = torch.randn(len(PHASES) * self.opts["batch"], self.G.z_dim, device=self.device)
+        return [chunk[:self.local_batch] for chunk in z.split(self.opts["batch"])]
 
     def step(self, step: int, indices: np.ndarray) -> dict:
         o = self.opts
         real = self.data.batch(indices, self.device)
-        out = self.g_main()
+        z_gmain, z_greg, z_dmain, _ = self.phase_latents()
+        out = self.g_main(z_gmain)
         if o["pl_weight"] and o["pl_interval"] and step % o["pl_interval"] == 0:
-            out.update(self.g_reg())
-        out.update(self.d_main(real))
+            out.update(self.g_reg(z_greg))
+        out.update(self.d_main(real, z_dmain))
         if o["gamma"] and o["r1_interval"] and step % o["r1_interval"] == 0:
             out.update(self.d_reg(real))
-        cur_nimg = (step + 1) * o["batch"]
-        update_ema(self.G_ema, self.G, ema_beta(o["batch"], cur_nimg, o["ema_kimg"], o["ema_rampup"]))
+        # the official EMA ramp-up sees the images counted *before* this step
+        update_ema(self.G_ema, self.G, ema_beta(o["batch"], step * o["batch"], o["ema_kimg"], o["ema_rampup"]))
         self.ada.maybe_adjust(step, o["batch"])
         out["ada_p"] = float(self.ada.p)
         return out

@@ -129,7 +129,7 @@ def _gan_trainer(train: dict, hsr: dict | None, batch: int):
     from lead_hsr.gan.training import GanTrainer, resolve_options
     keys = {"preset", "lr", "gamma", "pl_weight", "pl_interval", "r1_interval", "pl_batch_shrink", "ada"}
     opts = resolve_options({**{k: v for k, v in train.items() if k in keys}, "batch": batch, "hsr": hsr,
-                            "device": "meta"})
+                            "device": "meta", "precision": "none"})     # measured in float32 (module docstring)
     return GanTrainer(opts, None, "meta"), opts
 
 
@@ -138,9 +138,10 @@ def gan_iteration(train: dict, hsr: dict | None = None, batch: int = 4) -> Probe
     trainer, opts = _gan_trainer(train, hsr, batch)
     params = [p for m in (trainer.G, trainer.D, trainer.heads) if m is not None for p in m.parameters()]
     real = torch.zeros(batch, 3, opts["preset"]["resolution"], opts["preset"]["resolution"], device="meta")
-    phases = {"g_main": (trainer.g_main, 1.0), "d_main": (lambda: trainer.d_main(real), 1.0)}
+    z_gmain, z_greg, z_dmain, _ = trainer.phase_latents()
+    phases = {"g_main": (lambda: trainer.g_main(z_gmain), 1.0), "d_main": (lambda: trainer.d_main(real, z_dmain), 1.0)}
     if opts["pl_weight"] and opts["pl_interval"]:
-        phases["g_reg"] = (trainer.g_reg, 1.0 / opts["pl_interval"])
+        phases["g_reg"] = (lambda: trainer.g_reg(z_greg), 1.0 / opts["pl_interval"])
     if opts["gamma"] and opts["r1_interval"]:
         phases["d_reg"] = (lambda: trainer.d_reg(real), 1.0 / opts["r1_interval"])
     flops = saved = 0.0

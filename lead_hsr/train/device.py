@@ -45,6 +45,12 @@ def autocast_for(device: torch.device | str, dtype: str = "none"):
     return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[dtype])
 
 
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """Undo autocast's (or a float16 block's) reduced precision before a loss: half and bfloat16 -> float32;
+    float32 and float64 (tests compare implementations in float64) unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def grad_scaler_for(device: torch.device | str, dtype: str = "none") -> torch.amp.GradScaler:
     """GradScaler that is active only where it is needed (fp16 autocast, on any device: float16 gradients
     underflow without loss scaling); disabled scalers pass gradients through."""

@@ -29,7 +29,7 @@ def tiny_options(**overrides) -> dict:
     # ada_kimg tiny so p really moves within a few steps; every regularizer runs within 16 steps
     opts = dict(preset=TINY_PRESET, batch=8, lr=0.002, gamma=1.0, ema_kimg=0.05, ada=True, ada_kimg=0.2,
                 total_kimg=0.096, snapshot_kimg=0.048, device="cpu", checkpoint_every=3, grid_size=2,
-                r1_interval=4, pl_interval=2, seed=5)
+                r1_interval=4, pl_interval=2, seed=5, precision="none")
     opts.update(overrides)
     return opts
 
