@@ -37,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lead_hsr.gan import checkpoints as C  # noqa: E402
-from lead_hsr.gan.networks import get_preset  # noqa: E402
+from lead_hsr.gan.networks import Discriminator, Generator, get_preset  # noqa: E402
 from lead_hsr.gan.training import GanTrainer, resolve_options  # noqa: E402
 
 
@@ -109,8 +109,8 @@ def build(ref, opts: dict, dtype: torch.dtype, seed: int):
 
 def build_official(ref, trainer: GanTrainer, dtype: torch.dtype):
     """The official G, D, G_ema, loss and phases (training_loop.py) with the trainer's current weights in `dtype`."""
-    preset = trainer.opts["preset"]
-    g_kwargs, d_kwargs = C.official_init_kwargs(preset, num_fp16_res=0)
+    preset, o = trainer.opts["preset"], trainer.opts
+    g_kwargs, d_kwargs = C.official_init_kwargs(preset, o["num_fp16_res"] if o["precision"] == "fp16" else 0)
     G = to_dtype(ref.networks.Generator(**g_kwargs), dtype).train().requires_grad_(False)
     D = to_dtype(ref.networks.Discriminator(**d_kwargs), dtype).train().requires_grad_(False)
     g_pairs, _ = C.generator_name_pairs(preset)
@@ -118,7 +118,6 @@ def build_official(ref, trainer: GanTrainer, dtype: torch.dtype):
     load(G, official_state(trainer.G, G, g_pairs))
     load(D, official_state(trainer.D, D, d_pairs))
     G_ema = copy.deepcopy(G).eval()
-    o = trainer.opts
     loss = ref.loss.StyleGAN2Loss(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D,
                                   augment_pipe=None, style_mixing_prob=o["style_mixing"], r1_gamma=o["gamma"],
                                   pl_batch_shrink=o["pl_batch_shrink"], pl_decay=o["pl_decay"],
@@ -237,7 +236,9 @@ def compare_iterations(ref, opts: dict, dtype, seed: int, batch: int, iterations
     weights, measures how far float32 rounding alone takes the official run (Adam's first steps are nearly
     sign(gradient), so gradients at rounding level flip whole updates): ours is judged against that."""
     trainer, off = build(ref, opts, dtype, seed)
-    shadow = build_official(ref, trainer, torch.float64) if dtype != torch.float64 else None
+    # (not in the fp16 recipe: its float16 blocks would stay float16 in the "float64" run)
+    shadow = (build_official(ref, trainer, torch.float64)
+              if dtype != torch.float64 and trainer.opts["precision"] == "none" else None)
     before = {k: v.detach().clone() for k, v in tensors(trainer.G).items()}
     before_d = {k: v.detach().clone() for k, v in tensors(trainer.D).items()}
     gen = torch.Generator().manual_seed(seed + 2)
@@ -271,6 +272,44 @@ def compare_iterations(ref, opts: dict, dtype, seed: int, batch: int, iterations
     return rows
 
 
+def compare_forward(ref, preset_name: str, num_fp16_res: int, batch: int, seed: int) -> list[tuple]:
+    """Images and D logits of the same weights: ours and the official in float32 and in the fp16 recipe."""
+    torch.set_default_dtype(torch.float32)
+    preset = get_preset(preset_name)
+    torch.manual_seed(seed)
+    ours = {p: (Generator(**preset, num_fp16_res=n).eval(), Discriminator(**preset, num_fp16_res=n))
+            for p, n in (("fp32", 0), ("fp16", num_fp16_res))}
+    ours["fp16"][0].load_state_dict(ours["fp32"][0].state_dict())
+    ours["fp16"][1].load_state_dict(ours["fp32"][1].state_dict())
+    g_pairs, _ = C.generator_name_pairs(preset)
+    d_pairs, _ = C.discriminator_name_pairs(preset)
+    official = {}
+    for p, n in (("fp32", 0), ("fp16", num_fp16_res)):
+        g_kwargs, d_kwargs = C.official_init_kwargs(preset, n)
+        G, D = ref.networks.Generator(**g_kwargs).eval(), ref.networks.Discriminator(**d_kwargs)
+        load(G, official_state(ours["fp32"][0], G, g_pairs))
+        load(D, official_state(ours["fp32"][1], D, d_pairs))
+        official[p] = (G, D)
+    ws = ours["fp32"][0].mapping(torch.randn(batch, preset["z_dim"]))
+    out = {}
+    with torch.no_grad():
+        for side, nets in (("ours", ours), ("official", official)):
+            for p, (G, D) in nets.items():
+                img = G.synthesis(ws, noise_mode="const")
+                out[side, p] = (img, D(img, torch.zeros([batch, 0])) if side == "official" else D(img))
+    rows = []
+    for label, a, b in (("ours vs official, float32", ("ours", "fp32"), ("official", "fp32")),
+                        ("ours vs official, fp16 recipe", ("ours", "fp16"), ("official", "fp16")),
+                        ("official fp16 vs official float32", ("official", "fp16"), ("official", "fp32")),
+                        ("ours fp16 vs ours float32", ("ours", "fp16"), ("ours", "fp32"))):
+        for i, what in enumerate(("image", "D logits")):
+            x, y = out[a][i].double(), out[b][i].double()
+            d = (x - y).abs().max().item()
+            rows.append((f"{what}: {label}", f"{preset_name}, batch {batch}", f"max |value| {y.abs().max():.3g}", d,
+                         d / max(y.abs().max().item(), 1e-30), float("nan"), float("nan")))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", type=Path, required=True, help="a stylegan2-ada-pytorch checkout")
@@ -283,6 +322,11 @@ def main() -> None:
     parser.add_argument("--pl-interval", type=int, default=4)
     parser.add_argument("--r1-interval", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--num-fp16-res", type=int, default=0,
+                        help="> 0: the step comparison in the fp16 recipe (float32 only) at this num_fp16_res")
+    parser.add_argument("--forward", metavar="PRESET",
+                        help="also compare the forward pass (images, D logits) at this preset in float32 and in the "
+                             "fp16 recipe (num_fp16_res 4); paper256 takes minutes on a CPU")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -292,15 +336,21 @@ def main() -> None:
         dtype = getattr(torch, dtype_name)
         ref = load_reference(args.reference)
         for mixing in args.mixing:
+            fp16 = args.num_fp16_res > 0 and dtype == torch.float32
             opts = dict(preset=get_preset(args.preset), batch=args.batch, ada=False, style_mixing=mixing,
-                        precision="none", gamma=1.0, pl_interval=args.pl_interval, r1_interval=args.r1_interval,
+                        precision="fp16" if fp16 else "none", num_fp16_res=args.num_fp16_res, gamma=1.0, pl_interval=args.pl_interval, r1_interval=args.r1_interval,
                         ema_kimg=0.01, ema_rampup=0.05, seed=args.seed)
             rows = compare_phases(ref, opts, dtype, args.seed, args.batch)
             rows += compare_iterations(ref, opts, dtype, args.seed, args.batch, args.iterations)
             for check, dt, value, a, r, ga, gr in rows:
+                dt = f"{dt} fp16 recipe" if fp16 else dt
                 print(f"| {check} | {mixing:g} | {dt} | {value} | {a:.2e} | {r:.2e} | {ga:.2e} | {gr:.2e} |",
                       flush=True)
         torch.set_default_dtype(torch.float32)
+    if args.forward:
+        for check, what, value, a, r, _, _ in compare_forward(load_reference(args.reference), args.forward, 4,
+                                                               args.batch, args.seed):
+            print(f"| {check} | - | {what} | {value} | {a:.2e} | {r:.2e} | - | - |", flush=True)
 
 
 if __name__ == "__main__":

@@ -431,10 +431,30 @@ def load_snapshot(path: Path) -> dict:
 
 def load_generator(path: Path, device="cpu") -> Generator:
     """G_ema of a network.pt, in eval mode without gradients (what the metrics use)."""
-    snap = load_snapshot(path)
+    return generator_of(load_snapshot(path), device)
+
+
+def generator_of(snap: dict, device="cpu") -> Generator:
+    """G_ema of loaded network.pt content, in float32 whatever precision it trained in (see `precision_record`)."""
     G = Generator(**snap["preset"])
     G.load_state_dict(snap["G_ema"])
     return G.to(device).eval().requires_grad_(False)
+
+
+def precision_record(snap: dict) -> dict:
+    """The precision a network trained in (ours: its options; imported: the checkpoint's num_fp16_res) and the
+    one our metrics run it in. Official metrics run G in its training precision (fp16 blocks on a GPU); ours run it
+    in float32, which moves an official paper256 image by up to ~7e-3 (bench/README.md)."""
+    imported = snap.get("imported") or {}
+    if imported:
+        fp16_res = int(imported.get("G_num_fp16_res") or 0)
+        trained = dict(precision="fp16" if fp16_res else "none", num_fp16_res=fp16_res)
+    else:
+        opts = snap.get("options") or {}
+        precision = opts.get("precision", "none")
+        trained = dict(precision=precision, num_fp16_res=int(opts.get("num_fp16_res", 0)) if precision == "fp16"
+                       else 0)
+    return dict(trained=trained, evaluated_in="float32")
 
 
 def train_gan(dataset_store: Path, out_dir: Path, options: dict, work_dir: Path,

@@ -13,7 +13,7 @@ import numpy as np
 
 from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.data.store import open_store
-from lead_hsr.gan.training import load_generator
+from lead_hsr.gan.training import generator_of, load_generator, load_snapshot, precision_record
 from lead_hsr.metrics.als import als_for_generator
 from lead_hsr.metrics.attributes import load_attribute_classifier
 from lead_hsr.metrics.features import make_extractor
@@ -39,7 +39,8 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
     and extractor under `cache_dir`.
     """
     device = pick_device(options.get("device", "auto"))
-    G = load_generator(network, device)
+    snapshot = load_snapshot(network)
+    G = generator_of(snapshot, device)
     store = open_store(real_store)
     real, key, source = store.images, Path(real_store).name, store.manifest.get("sources_sha256")
     seed = int(options.get("seed", 0))
@@ -60,6 +61,7 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
               "networks": {"fid": fid_extractor.record.get("network", fid_extractor.name),
                            "precision_recall": pr_extractor.record.get("network", pr_extractor.name),
                            "ppl": distance.record.get("network", distance.record["distance"])},
+              "numerics": precision_record(snapshot),     # training / evaluation precision ("precision" is P/R)
               "note": ("stand-ins: " + ", ".join(standins)) if standins else ""}
     atomic_save_npy(ppl.distances, Path(out_json).with_name(PPL_DISTANCES_FILE))  # before the JSON: a JSON
     atomic_write_json(result, out_json)                                          # implies its distances exist

@@ -122,6 +122,8 @@ def test_evaluate_gan_records_which_networks_computed_each_number(cache, tmp_pat
                                   "precision_recall": "NVlabs TorchScript vgg16.pt",
                                   "ppl": "NVlabs TorchScript vgg16.pt"}
     assert result["records"]["fid"]["extractor"] == "nvlabs-inception" and result["note"] == ""
+    # a network.pt without options (older runs): trained in float32; ours evaluate in float32
+    assert result["numerics"] == {"trained": {"precision": "none", "num_fp16_res": 0}, "evaluated_in": "float32"}
     assert np.isfinite(result["fid"]) and np.isfinite(result["ppl"])
     distances = np.load(tmp_path / "ppl_distances.npy")  # beside the metrics JSON, what Fig. 4.5 reads
     assert distances.shape == (8,) and result["ppl"] == ppl.filtered_mean(distances)[0]
