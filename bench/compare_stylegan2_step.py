@@ -313,7 +313,8 @@ def compare_forward(ref, preset_name: str, num_fp16_res: int, batch: int, seed: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reference", type=Path, required=True, help="a stylegan2-ada-pytorch checkout")
-    parser.add_argument("--dtype", nargs="+", default=["float64", "float32"], choices=["float64", "float32"])
+    parser.add_argument("--dtype", nargs="*", default=["float64", "float32"], choices=["float64", "float32"],
+                        help="step comparisons to run (none: only --forward)")
     parser.add_argument("--preset", default="demo", help="a preset name of lead_hsr.gan.networks (demo, paper256)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=10)

@@ -237,7 +237,10 @@ class GanTrainer:
         self.extractor_record = self.extractor.record
         self.heads = build_hsr_heads(spec, self.G.synthesis, self.extractor.feature_dims(),
                                      ext_spec.input_size).to(self.device)
-        self.opt_heads = make_adam(self.heads.parameters(), self.opts["lr"], None)
+        # The official heads live inside G (FeatureGuidedSynthesisNetwork.feat_transfer_list) and train with G's
+        # Adam: the lazy-regularisation correction applies to them too.
+        g_int = self.opts["pl_interval"] if self.opts["pl_interval"] else None
+        self.opt_heads = make_adam(self.heads.parameters(), self.opts["lr"], g_int)
 
     def state(self) -> dict:
         s = dict(G=self.G, D=self.D, G_ema=self.G_ema, opt_G=self.opt_G, opt_D=self.opt_D, ada=self.ada,
