@@ -6,8 +6,16 @@ here a restricted unpickler rebuilds only tensors, plain containers and *records
 (class name + state: init_kwargs, _parameters, _buffers, _modules). The embedded source is never run (only its
 sha256 is kept) and every other global is refused by name. The records are then mapped onto our presets and
 parameter names; whatever cannot be mapped (another architecture, labels, other layer options) fails with a
-message saying what differs. HSR's `FeatureGuidedGenerator` adds `feat_transfer_list` heads, imported into our
-`HSRHeads` (or dropped on request).
+message saying what differs.
+
+HSR (val-iisc/HSR training/networks.py): `FeatureGuidedGenerator` = the StyleGAN2 generator whose synthesis network
+(`FeatureGuidedSynthesisNetwork`, constructor argument `pred_feat_dims`) holds `feat_transfer_list`, a torch
+ModuleList of four persistent `Head`s fed by the G blocks at 8, 16, 32, 64 px (whatever the image resolution).
+A Head holds `resize` (torch AdaptiveAvgPool2d(1), applied only in its unused `cls` mode), `conv1x1_1`
+(Conv2dLayer C -> 4096, relu), `conv1x1_2` (Conv2dLayer 4096 -> D_feat, linear) and `bn` (torch Identity); the heads
+are imported from G (the trained ones; the official EMA also averages them into G_ema) into our `HSRHeads`, or
+dropped on request. HSR's plain `Generator` (its baselines) holds `synthesis.feat_transfer`, a torch Conv2d
+768 -> 512 that only its unused `gen_from_feats` calls: it is checked and dropped, and the import records it.
 
 Export: our network.pt -> a plain torch.save file (dicts of tensors + constructor arguments, weights_only-loadable)
 that the official code loads without ours: `Generator(**f["G_ema"]["init_kwargs"]).load_state_dict(
@@ -15,6 +23,7 @@ f["G_ema"]["state_dict"])`.
 
 Command line:
     python -m lead_hsr.gan.checkpoints import IN.pkl OUT.pt [--expect-preset paper256] [--drop-hsr-heads]
+        [--hsr-resolutions 8,16,32,64]
     python -m lead_hsr.gan.checkpoints export IN.pt OUT.pt [--num-fp16-res 4]
     python -m lead_hsr.gan.checkpoints inspect IN.pkl
 """
@@ -35,8 +44,8 @@ import torch
 
 from lead_hsr.errors import InputError
 from lead_hsr.hashing import file_sha256
-from lead_hsr.gan.hsr import HEAD_ACTIVATIONS, LEVEL_DIVISORS, LEVEL_GROUPS
-from lead_hsr.gan.layers import LRELU_SLOPE, RESAMPLE_TAPS, fir_filter_2d
+from lead_hsr.gan.hsr import HEAD_HIDDEN, LEVEL_DIVISORS, LEVEL_GROUPS, HSRHeads, HSRSpec
+from lead_hsr.gan.layers import RESAMPLE_TAPS, fir_filter_2d
 from lead_hsr.gan.networks import (FIRST_RESOLUTION, MAPPING_LR_MULTIPLIER, MBSTD_CHANNELS, PRESETS, W_AVG_BETA,
                                    Discriminator, Generator, block_resolutions, channels_at, count_parameters)
 
@@ -45,7 +54,11 @@ RECONSTRUCT_NAME = "_reconstruct_persistent_obj"
 ARCH_KEYS = ("resolution", "z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max")
 OFFICIAL_GENERATORS = ("Generator", "FeatureGuidedGenerator")   # StyleGAN2-ADA, HSR
 OFFICIAL_DISCRIMINATOR = "Discriminator"
-HSR_HEADS_MODULE = "feat_transfer_list"
+HSR_HEADS_MODULE = "feat_transfer_list"       # in G.synthesis (FeatureGuidedSynthesisNetwork)
+HSR_HEAD_CLASS = "Head"
+HSR_HEAD_RESOLUTIONS = (8, 16, 32, 64)        # FeatureGuidedSynthesisNetwork: fixed G blocks, any img_resolution
+HSR_UNUSED_CONV = "feat_transfer"             # HSR's SynthesisNetwork: torch Conv2d(768, 512, 1), never in forward
+HSR_UNUSED_CONV_SHAPE = (512, 768, 1, 1)
 EXPORT_FORMAT = "stylegan2-ada-pytorch state dicts (lead_hsr export)"
 
 
@@ -74,12 +87,13 @@ class PlainDict(dict):
     """Stand-in for dnnlib.EasyDict (a dict subclass with attribute access, which we do not need)."""
 
 
-# torch.nn classes that may appear inside `_modules` (containers and parameter-free or plain layers).
+# The torch.nn classes official pickles hold inside `_modules`, and where (HSR training/networks.py). They become
+# TorchModuleRecord data (class name + __dict__); every other torch.nn class is refused by name like any global.
 TORCH_NN_CLASSES = {
-    "torch.nn.modules.container": ("ModuleList", "Sequential", "ModuleDict"),
-    "torch.nn.modules.conv": ("Conv2d",),
-    "torch.nn.modules.linear": ("Linear", "Identity"),
-    "torch.nn.modules.activation": ("ReLU", "LeakyReLU"),
+    "torch.nn.modules.container": ("ModuleList",),        # FeatureGuidedSynthesisNetwork.feat_transfer_list
+    "torch.nn.modules.pooling": ("AdaptiveAvgPool2d",),   # Head.resize
+    "torch.nn.modules.linear": ("Identity",),             # Head.bn
+    "torch.nn.modules.conv": ("Conv2d",),                 # SynthesisNetwork.feat_transfer (HSR's baselines)
 }
 _torch_module_records: dict[str, type] = {}
 
@@ -287,7 +301,8 @@ def preset_from_records(G: PersistentRecord, D: PersistentRecord, source: str) -
     _check_fixed(mk, MAPPING_FIXED, "G.mapping_kwargs", problems)
     _unknown(mk, {"num_layers"} | set(MAPPING_FIXED), "G.mapping_kwargs", problems)
     _check_fixed(sk, SYNTHESIS_FIXED, "G.synthesis_kwargs", problems)
-    _unknown(sk, {"channel_base", "channel_max", "conv_clamp"} | set(SYNTHESIS_FIXED) | RUNTIME_ONLY,
+    hsr_args = {"pred_feat_dims"} if G.class_name == "FeatureGuidedGenerator" else set()   # the heads' widths
+    _unknown(sk, {"channel_base", "channel_max", "conv_clamp"} | set(SYNTHESIS_FIXED) | RUNTIME_ONLY | hsr_args,
              "G.synthesis_kwargs", problems)
     bk, ek = dict(dk.get("block_kwargs") or {}), dict(dk.get("epilogue_kwargs") or {})
     _check_fixed(dk, D_FIXED, "D", problems)
@@ -334,83 +349,148 @@ def preset_differences(preset: dict, name: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------- HSR heads
-def _head_layers(head, where: str) -> list[dict]:
-    """The 1x1 conv layers of one feat_transfer_list head in order: weight as our equalized-lr layer stores it,
-    bias, and the activation that follows."""
-    layers: list[dict] = []
-
-    def visit(rec, path):
-        name = rec.class_name.rsplit(".", 1)[-1]
-        st = rec.state
-        params = st.get("_parameters") or {}
-        if name == "Conv2dLayer":   # official equalized-lr conv: weight used as w / sqrt(fan_in), gain in act
-            for k, want in (("up", 1), ("down", 1), ("conv_clamp", None)):
-                if st.get(k, want) != want:
-                    raise InputError(f"{where}: {path}.{k} = {st.get(k)!r}; HSR heads must be plain 1x1 convs")
-            act = st.get("activation", "linear")
-            layers.append(dict(weight=params["weight"].float(), bias=params.get("bias"), act=act))
-        elif name == "Conv2d":      # plain torch conv: rescale to the equalized-lr convention
-            w = params["weight"].float()
-            layers.append(dict(weight=w * math.sqrt(w[0].numel()), bias=params.get("bias"), act="linear"))
-        elif name in ("ReLU", "LeakyReLU"):
-            slope = st.get("negative_slope", LRELU_SLOPE) if name == "LeakyReLU" else 0.0
-            if not layers or layers[-1]["act"] != "linear" or (name == "LeakyReLU" and slope != LRELU_SLOPE):
-                raise InputError(f"{where}: {path} ({name}, slope {slope}) does not follow a linear conv layer "
-                                 f"or has a slope other than {LRELU_SLOPE}")
-            # our relu/lrelu carry a sqrt(2) gain: compensate in the next layer's weight (both are 1-homogeneous)
-            layers[-1]["act"] = "relu" if name == "ReLU" else "lrelu"
-            layers[-1]["plain_act"] = True
-        elif name in ("Sequential", "ModuleList", "Identity") or not params:
-            for k, child in (st.get("_modules") or {}).items():
-                if child is not None:
-                    visit(child, f"{path}.{k}")
-        else:
-            raise InputError(f"{where}: {path} is a {rec.class_name}; HSR heads are read as 1x1 conv layers")
-
-    visit(head, where)
-    return layers
+def _record_name(rec) -> str:
+    return rec.class_name.rsplit(".", 1)[-1] if isinstance(rec, (PersistentRecord, TorchModuleRecord)) else \
+        type(rec).__name__
 
 
-def import_hsr_heads(heads_record, preset: dict, source: str, resolutions: list[int] | None = None):
-    """feat_transfer_list -> (our HSRHeads state dict, spec dict with what HSRHeads needs to be rebuilt)."""
-    heads = [h for _, h in sorted((heads_record.state.get("_modules") or {}).items(), key=lambda kv: int(kv[0]))]
+def _as_float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")   # compared with the official value below: the message names what was found
+
+
+def _official_conv1x1(rec, where: str, activation: str) -> dict:
+    """One official Conv2dLayer of a Head: a 1x1 equalized-lr conv (weight used as w / sqrt(fan_in), bias, then
+    the activation with its default gain); anything else is refused with what differs."""
+    if not isinstance(rec, PersistentRecord) or _record_name(rec) != "Conv2dLayer":
+        raise InputError(f"{where} is a {_record_name(rec)}; the official Head has a Conv2dLayer here")
+    st = rec.state
+    tensors = dict(st.get("_parameters") or {}, **(st.get("_buffers") or {}))   # trainable=False keeps buffers
+    w, b = tensors.get("weight"), tensors.get("bias")
+    if w is None or w.ndim != 4 or tuple(w.shape[2:]) != (1, 1):
+        raise InputError(f"{where}.weight: {None if w is None else tuple(w.shape)}; expected a 1x1 conv weight")
+    gain = math.sqrt(2.0) if activation == "relu" else 1.0
+    found = dict(activation=st.get("activation"), up=st.get("up", 1), down=st.get("down", 1),
+                 conv_clamp=st.get("conv_clamp"), weight_gain=_as_float(st.get("weight_gain")),
+                 act_gain=_as_float(st.get("act_gain")))
+    want = dict(activation=activation, up=1, down=1, conv_clamp=None, weight_gain=1 / math.sqrt(w.shape[1]),
+                act_gain=gain)
+    for k, v in want.items():
+        ok = math.isclose(found[k], v, rel_tol=1e-12) if isinstance(v, float) else found[k] == v
+        if not ok:
+            raise InputError(f"{where}.{k} = {found[k]!r}; the official Head's layer has {v!r} (ours implements that)")
+    return dict(weight=w.detach().float(), bias=None if b is None else b.detach().float())
+
+
+def _official_head(rec, where: str) -> dict:
+    """An official HSR Head -> its two layers and what else it holds (checked, recorded)."""
+    if not isinstance(rec, PersistentRecord) or _record_name(rec) != HSR_HEAD_CLASS:
+        raise InputError(f"{where} is a {_record_name(rec)}; expected HSR's persistent Head")
+    mods = dict(rec.state.get("_modules") or {})
+    expected = {"resize": "AdaptiveAvgPool2d", "conv1x1_1": "Conv2dLayer", "conv1x1_2": "Conv2dLayer",
+                "bn": "Identity"}
+    found = {k: _record_name(v) for k, v in mods.items()}
+    if found != expected:
+        raise InputError(f"{where} holds {found}; the official Head holds {expected}")
+    output_size = mods["resize"].state.get("output_size")
+    if tuple(output_size if isinstance(output_size, (tuple, list)) else (output_size,) * 2) != (1, 1):
+        raise InputError(f"{where}.resize: AdaptiveAvgPool2d({output_size!r}); the official Head has (1, 1)")
+    first = _official_conv1x1(mods["conv1x1_1"], f"{where}.conv1x1_1", "relu")
+    second = _official_conv1x1(mods["conv1x1_2"], f"{where}.conv1x1_2", "linear")
+    if second["weight"].shape[1] != first["weight"].shape[0]:
+        raise InputError(f"{where}: conv1x1_2 takes {second['weight'].shape[1]} channels, conv1x1_1 gives "
+                         f"{first['weight'].shape[0]}")
+    kwargs = rec.init_kwargs
+    return dict(first=first, second=second, feat_res=kwargs.get("feat_res"),
+                init_args=[_jsonable(a) for a in rec.state.get("_init_args") or ()])
+
+
+def _synthesis_modules(G: PersistentRecord) -> dict:
+    syn = (G.state.get("_modules") or {}).get("synthesis")
+    return dict(syn.state.get("_modules") or {}) if isinstance(syn, PersistentRecord) else {}
+
+
+def import_hsr_heads(heads_record, preset: dict, source: str, resolutions: list[int] | None = None,
+                     pred_feat_dims=None):
+    """G.synthesis.feat_transfer_list -> (our HSRHeads state dict, spec dict for HSRHeads, per-head record).
+
+    Head i is fed by the G block at its `feat_res` (8, 16, 32, 64 in the official class); `resolutions` overrides
+    that (e.g. for fixtures with tiny generators). The spec is the official computation: relu_eqlr heads,
+    predictions resized to each target's size, heads in float32."""
+    where = f"{source}: G.synthesis.{HSR_HEADS_MODULE}"
+    if not isinstance(heads_record, TorchModuleRecord) or _record_name(heads_record) != "ModuleList":
+        raise InputError(f"{where} is a {_record_name(heads_record)}; the official one is a torch ModuleList")
+    items = sorted((heads_record.state.get("_modules") or {}).items(), key=lambda kv: int(kv[0]))
+    heads = [_official_head(h, f"{where}.{k}") for k, h in items]
     n = len(heads)
-    groups = [g for g, idx in LEVEL_GROUPS.items() if len(idx) == n]
-    if n != len(LEVEL_DIVISORS) and resolutions is None:
-        raise InputError(f"{source}: {n} HSR heads; only 4 (levels r/32..r/4) map without explicit "
-                         "resolutions: pass --hsr-resolutions, or --drop-hsr-heads")
-    all_res = [preset["resolution"] // d for d in LEVEL_DIVISORS]
-    res = resolutions or all_res
-    level_group = "all" if n == 4 else next((g for g in groups
-                                             if [all_res[i] for i in LEVEL_GROUPS[g]] == list(res)), None)
-    if level_group is None:
-        raise InputError(f"{source}: HSR heads at {res} match no level group {dict(LEVEL_GROUPS)}")
-    state, feature_dims, activations, hidden = {}, [0] * len(LEVEL_DIVISORS), set(), set()
+    res = list(resolutions) if resolutions else [
+        int(h["feat_res"]) if h["feat_res"] is not None else HSR_HEAD_RESOLUTIONS[i] for i, h in enumerate(heads)]
+    if len(res) != n:
+        raise InputError(f"{where}: {n} heads but {len(res)} resolutions {res}")
+    if n == len(LEVEL_DIVISORS):
+        level_group = "all"
+    else:
+        all_res = [preset["resolution"] // d for d in LEVEL_DIVISORS]
+        level_group = next((g for g, idx in LEVEL_GROUPS.items() if [all_res[i] for i in idx] == res), None)
+        if level_group is None:
+            raise InputError(f"{where}: {n} heads at {res} match no level group {dict(LEVEL_GROUPS)}; pass "
+                             "--drop-hsr-heads to import the generator alone")
+    state, feature_dims, hidden, rows = {}, [0] * len(LEVEL_DIVISORS), set(), []
     for i, (head, r) in enumerate(zip(heads, res)):
-        layers = _head_layers(head, f"{source}: {HSR_HEADS_MODULE}.{i}")
-        if len(layers) != 2 or layers[0]["act"] not in ("relu", "lrelu") or layers[1]["act"] != "linear":
-            raise InputError(f"{source}: {HSR_HEADS_MODULE}.{i} is not conv1x1 -> relu/lrelu -> conv1x1 "
-                             f"(found {[l['act'] for l in layers]})")
-        first, second = layers
-        w1, w2 = first["weight"], second["weight"]
-        if first.get("plain_act"):
-            w2 = w2 / math.sqrt(2.0)
-        c_in = channels_at(r, preset["channel_base"], preset["channel_max"])
-        if w1.shape[1:] != (c_in, 1, 1) or w2.shape[1:] != (w1.shape[0], 1, 1):
-            raise InputError(f"{source}: {HSR_HEADS_MODULE}.{i} weights {tuple(w1.shape)}, {tuple(w2.shape)} do not "
-                             f"fit G's {c_in} channels at {r} px")
-        activations.add("relu_eqlr" if first["act"] == "relu" else "leaky_relu")
-        hidden.add(w1.shape[0])
+        w1, w2 = head["first"]["weight"], head["second"]["weight"]
+        c_in = channels_at(r, preset["channel_base"], preset["channel_max"]) if r <= preset["resolution"] else None
+        if w1.shape[1] != c_in:
+            raise InputError(f"{where}.{i}: conv1x1_1 takes {w1.shape[1]} channels; G's block at {r} px has "
+                             f"{c_in} (pass --hsr-resolutions if the heads sit at other blocks)")
+        hidden.add(int(w1.shape[0]))
         feature_dims[LEVEL_GROUPS[level_group][i]] = int(w2.shape[0])
-        for name, w, b in (("hidden", w1, first["bias"]), ("out", w2, second["bias"])):
+        for name, layer in (("hidden", head["first"]), ("out", head["second"])):
+            w, b = layer["weight"], layer["bias"]
             state[f"heads.{i}.{name}.weight"] = w.contiguous()
-            state[f"heads.{i}.{name}.bias"] = (torch.zeros(w.shape[0]) if b is None else b.float()).contiguous()
-    if len(activations) != 1 or len(hidden) != 1:
-        raise InputError(f"{source}: HSR heads mix activations {activations} / hidden widths {hidden}")
-    assert activations <= set(HEAD_ACTIVATIONS)
-    spec = dict(levels=level_group, head_activation=activations.pop(), head_hidden=hidden.pop(),
-                level_resolutions=list(res) if n == 4 else None, feature_dims=feature_dims)
-    return state, spec
+            state[f"heads.{i}.{name}.bias"] = (torch.zeros(w.shape[0]) if b is None else b).contiguous()
+        rows.append(dict(index=i, g_resolution=r, in_channels=int(w1.shape[1]), hidden=int(w1.shape[0]),
+                         out_channels=int(w2.shape[0]), biases=[head["first"]["bias"] is not None,
+                                                                head["second"]["bias"] is not None],
+                         feat_res=head["feat_res"]))
+    if len(hidden) != 1:
+        raise InputError(f"{where}: heads with different hidden widths {sorted(hidden)}")
+    dims = [r["out_channels"] for r in rows]
+    if pred_feat_dims is not None and list(pred_feat_dims) != dims:
+        raise InputError(f"{where}: heads predict {dims}-d features but G.synthesis_kwargs.pred_feat_dims = "
+                         f"{list(pred_feat_dims)}")
+    spec = dict(levels=level_group, head_activation="relu_eqlr", head_hidden=hidden.pop(),
+                level_resolutions=res if n == len(LEVEL_DIVISORS) else None, resize_to="target",
+                head_precision="float32", feature_dims=feature_dims)
+    return state, spec, rows
+
+
+def imported_hsr_heads(snap: dict, grid: int = 14):
+    """Our HSRHeads with an imported network.pt's heads loaded (None when it has none)."""
+    if not snap.get("hsr_heads"):
+        return None
+    spec = dict(snap["hsr_spec"])
+    dims = spec.pop("feature_dims")
+    G = Generator(**snap["preset"])
+    heads = HSRHeads(HSRSpec(**spec), G.synthesis.channels, snap["preset"]["resolution"], dims, grid)
+    heads.load_state_dict(snap["hsr_heads"])
+    return heads
+
+
+def _drop_unused_conv(syn_modules: dict, key: str, source: str) -> dict | None:
+    """HSR's SynthesisNetwork.feat_transfer (torch Conv2d 768 -> 512, used only by gen_from_feats): checked, dropped."""
+    rec = syn_modules.get(HSR_UNUSED_CONV)
+    if rec is None:
+        return None
+    w = (rec.state.get("_parameters") or {}).get("weight") if isinstance(rec, TorchModuleRecord) else None
+    if _record_name(rec) != "Conv2d" or w is None or tuple(w.shape) != HSR_UNUSED_CONV_SHAPE:
+        raise InputError(f"{source}: {key}.synthesis.{HSR_UNUSED_CONV} is a {_record_name(rec)} "
+                         f"{None if w is None else tuple(w.shape)}; HSR's is an unused torch Conv2d 768 -> 512")
+    return dict(module=f"synthesis.{HSR_UNUSED_CONV}", what="torch Conv2d 768->512 that only HSR's unused "
+                "SynthesisNetwork.gen_from_feats calls (never in forward or training)", shape=list(w.shape),
+                parameters=int(sum(t.numel() for t in (rec.state.get("_parameters") or {}).values()
+                                   if t is not None)))
 
 
 # ------------------------------------------------------------------------------------------------------- import
@@ -453,20 +533,40 @@ def import_official(path: Path, expect_preset: str | None = None, drop_hsr_heads
     g_pairs, g_filters = generator_name_pairs(preset)
     d_pairs, d_filters = discriminator_name_pairs(preset)
     snap = dict(preset=preset, opt_G=None, opt_D=None, kimg=None, extractor=None, hsr_heads=None, hsr_spec=None)
-    heads_record = None
+    heads_records, dropped = {}, []
     for key in ("G", "G_ema"):
         tensors = named_tensors(data[key])
-        if HSR_HEADS_MODULE in (data[key].state.get("_modules") or {}):
-            tensors = {k: v for k, v in tensors.items() if not k.startswith(HSR_HEADS_MODULE + ".")}
-            if key == "G":   # heads are trained with G (not averaged into G_ema)
-                heads_record = data[key].state["_modules"][HSR_HEADS_MODULE]
+        syn_modules = _synthesis_modules(data[key])
+        if HSR_HEADS_MODULE in syn_modules:
+            heads_records[key] = syn_modules[HSR_HEADS_MODULE]
+            tensors = {k: v for k, v in tensors.items() if not k.startswith(f"synthesis.{HSR_HEADS_MODULE}.")}
+        unused = _drop_unused_conv(syn_modules, key, source)
+        if unused is not None:
+            tensors = {k: v for k, v in tensors.items() if not k.startswith(f"synthesis.{HSR_UNUSED_CONV}.")}
+            if key == "G":
+                dropped.append(unused)
         state = _our_state(tensors, g_pairs, g_filters, key, source)
         _load_checked(Generator(**preset), state, key, source)
         snap[key] = state
     snap["D"] = _our_state(named_tensors(data["D"]), d_pairs, d_filters, "D", source)
     _load_checked(Discriminator(**preset), snap["D"], "D", source)
+    heads_record = heads_records.get("G")
+    hsr_record = None
+    if len(heads_records) == 1:   # the official G_ema is a deep copy of G: both hold the heads or neither does
+        raise InputError(f"{source}: only {next(iter(heads_records))} holds synthesis.{HSR_HEADS_MODULE}; an HSR "
+                         "training pickle has the heads in G and G_ema")
     if heads_record is not None and not drop_hsr_heads:
-        snap["hsr_heads"], snap["hsr_spec"] = import_hsr_heads(heads_record, preset, source, hsr_resolutions)
+        pred_dims = (data["G"].init_kwargs.get("synthesis_kwargs") or {}).get("pred_feat_dims")
+        snap["hsr_heads"], snap["hsr_spec"], rows = import_hsr_heads(heads_record, preset, source, hsr_resolutions,
+                                                                     pred_dims)
+        ema_state, _, _ = import_hsr_heads(heads_records["G_ema"], preset, source, hsr_resolutions, pred_dims)
+        hsr_record = dict(
+            heads_from="G", head_class=HSR_HEAD_CLASS, heads=rows, pred_feat_dims=_jsonable(pred_dims),
+            structure="Head: conv1x1_1 = Conv2dLayer(C, hidden, 1, activation='relu') (equalized lr, bias, gain "
+                      "sqrt(2)) -> conv1x1_2 = Conv2dLayer(hidden, D, 1) -> bn = Identity; resize = "
+                      "AdaptiveAvgPool2d(1) used only in cls mode (off in HSR's loss)",
+            g_ema_heads_max_abs_diff=max(float((ema_state[k] - v).abs().max()) for k, v in snap["hsr_heads"].items()),
+            spec=dict(snap["hsr_spec"]))
     aug = data.get("augment_pipe")
     p = named_tensors(aug).get("p") if isinstance(aug, PersistentRecord) else None
     snap["ada_p"] = float(p) if p is not None else 0.0
@@ -477,6 +577,7 @@ def import_official(path: Path, expect_preset: str | None = None, drop_hsr_heads
         generator_class=data["G_ema"].class_name, matches_preset=matches[0] if matches else None,
         hsr_heads="dropped" if heads_record is not None and drop_hsr_heads else
         ("imported" if heads_record is not None else "none"),
+        hsr=hsr_record, dropped_modules=dropped,
         module_src_sha256=data["G_ema"].module_src_sha256,
         training_set_kwargs=_jsonable(data.get("training_set_kwargs")), **runtime)
     return snap
@@ -531,16 +632,38 @@ def export_official(snap: dict, num_fp16_res: int | None = None) -> dict:
                       state_dict=_official_state(snap["D"], d_pairs, d_filters)),
                augment_p=float(snap.get("ada_p") or 0.0))
     if snap.get("hsr_heads"):
-        # HSR's own head layout is not public in our sources: exported as Sequential(Conv2dLayer relu, Conv2dLayer)
-        # per head (official equalized-lr convention), with the spec to rebuild them.
+        spec, level_res = _heads_spec(snap)
         heads = {}
-        for k, v in snap["hsr_heads"].items():
+        for k, v in snap["hsr_heads"].items():   # official Head names (networks.py): conv1x1_1 / conv1x1_2
             _, i, layer, p = k.split(".")
-            conv = f"{HSR_HEADS_MODULE}.{i}.{0 if layer == 'hidden' else 1}"
-            heads[f"{conv}.{p}"] = v.clone()
+            conv = f"synthesis.{HSR_HEADS_MODULE}.{i}.conv1x1_{1 if layer == 'hidden' else 2}"
+            heads[f"{conv}.{p}"] = v.detach().float().clone()
             heads[f"{conv}.resample_filter"] = fir_filter_2d()   # every official Conv2dLayer registers one
-        out["hsr_heads"] = dict(state_dict=heads, spec=dict(snap.get("hsr_spec") or {}))
+        official = (spec.get("levels") == "all" and level_res == list(HSR_HEAD_RESOLUTIONS)
+                    and spec.get("head_activation") == "relu_eqlr" and spec.get("head_hidden") == HEAD_HIDDEN)
+        dims = [int(snap["hsr_heads"][f"heads.{i}.out.weight"].shape[0]) for i in range(len(level_res))]
+        if official:   # HSR's FeatureGuidedGenerator(**init_kwargs).load_state_dict(state_dict) takes G with heads
+            fg_kwargs = dict(g_kwargs, synthesis_kwargs=dict(g_kwargs["synthesis_kwargs"], pred_feat_dims=dims))
+            for key in ("G", "G_ema"):   # the official G_ema holds (EMA-averaged) heads too; ours has G's only
+                out[key].update(class_name="training.networks.FeatureGuidedGenerator", init_kwargs=fg_kwargs)
+                out[key]["state_dict"].update({k: v.clone() for k, v in heads.items()})
+        out["hsr_heads"] = dict(state_dict=heads, spec=spec, level_resolutions=level_res, feature_dims=dims,
+                                in_official_generator=official)
     return out
+
+
+def _heads_spec(snap: dict) -> tuple[dict, list[int]]:
+    """The HSR spec of a network.pt's heads (imported: `hsr_spec`; trained by us: options.hsr) and their G
+    resolutions."""
+    spec = dict(snap.get("hsr_spec") or {})
+    if not spec:
+        hsr = dict((snap.get("options") or {}).get("hsr") or {})
+        spec = {k: v for k, v in hsr.items() if k in HSRSpec.__dataclass_fields__}
+    fields = {k: v for k, v in spec.items() if k in HSRSpec.__dataclass_fields__}
+    hs = HSRSpec(**fields)
+    all_res = hs.resolutions(snap["preset"]["resolution"])
+    return dict(hs.to_dict(), **{k: v for k, v in spec.items() if k not in fields}), \
+        [all_res[i] for i in LEVEL_GROUPS[hs.levels]]
 
 
 def import_file(src: Path, dst: Path, expect_preset: str | None = None, drop_hsr_heads: bool = False,

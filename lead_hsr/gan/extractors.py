@@ -6,6 +6,14 @@ after the final LayerNorm with the CLS token dropped; ResNets give layer4, layer
 (in [-1, 1]) goes to [0, 1], is resized to the extractor input size (224 in the paper) with area interpolation and
 normalised. Weights come from the local cache via `lead_hsr.weights.resolve`; stand-ins are explicit:
 "random" (random init) or "state_dict:<path>" (e.g. the LEAD stage-1 ResNet trained by this pipeline).
+
+Where the official code (val-iisc/HSR training/load_fe.py) differs, the default is the official choice:
+- `final_norm` (ViTs): its DINO wrapper takes `get_intermediate_layers(x, n=12)` of DINO's ViT, which applies the
+  final LayerNorm to every block output; its DeiT wrapper runs the blocks itself and applies no norm. None (default)
+  = that choice per extractor (vit_dino / vit_random: True, deit: False).
+- `normalize`: CLIP mean with ImageNet std for every extractor (load_fe.py).
+- `precision`: "float32": the extractor runs in float32 even inside an autocast region (the official code has no
+  autocast); "autocast": in the caller's autocast dtype.
 """
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
+from lead_hsr.gan.hsr import at_least_float32, float32_region
 from lead_hsr.weights import HSR_EXTRACTOR_WEIGHTS
 
 # name -> (default timm architecture, kind, weight name in the lead_hsr.weights registry or None); the weight
@@ -36,12 +45,14 @@ VIT_BLOCKS = (12, 9, 6, 3)      # thesis 4.3.1: 1-based ViT blocks for G levels 
 RESNET_STAGES = (4, 3, 2, 1)    # DESIGN 6: layer4/3/2/1 for G levels r/32, r/16, r/8, r/4
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.4815, 0.4578, 0.4082)   # official HSR code: CLIP mean with ImageNet std for DINO inputs
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)   # official HSR code (load_fe.py): CLIP mean with ImageNet std
 NORMALIZATIONS = {
     "clip_mean_imagenet_std": (CLIP_MEAN, IMAGENET_STD),
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
 }
 WEIGHT_MODES = ("pretrained", "random", "state_dict:<path>")
+PRECISIONS = ("float32", "autocast")
+OFFICIAL_FINAL_NORM = {"vit_dino": True, "deit": False, "vit_random": True}   # load_fe.py DINO / DeiT wrappers
 
 
 @dataclass
@@ -53,6 +64,8 @@ class ExtractorSpec:
     input_size: int = PAPER_INPUT_SIZE
     normalize: str = "clip_mean_imagenet_std"
     vit_blocks: tuple = field(default_factory=lambda: VIT_BLOCKS)
+    final_norm: bool | None = None         # ViTs: final LayerNorm on the tapped blocks; None = official choice
+    precision: str = "float32"             # "float32" (official) | "autocast"
 
     def __post_init__(self):
         if self.name not in EXTRACTORS:
@@ -61,8 +74,16 @@ class ExtractorSpec:
             raise InputError(f"unknown HSR normalisation {self.normalize!r}; expected one of {sorted(NORMALIZATIONS)}")
         if not (self.weights in ("pretrained", "random") or self.weights.startswith("state_dict:")):
             raise InputError(f"HSR extractor weights {self.weights!r}: expected one of {WEIGHT_MODES}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown HSR extractor precision {self.precision!r}; expected one of {PRECISIONS}")
         if self.name == "vit_random" and self.weights == "pretrained":
             self.weights = "random"
+        if self.kind != "vit":
+            self.final_norm = None             # ResNets have no final LayerNorm: recorded as not applicable
+        elif self.final_norm is None:
+            self.final_norm = OFFICIAL_FINAL_NORM[self.name]
+        else:
+            self.final_norm = bool(self.final_norm)
         self.vit_blocks = tuple(int(b) for b in self.vit_blocks)
 
     @property
@@ -165,17 +186,23 @@ class FeatureExtractor(nn.Module):
         return [channels[i] for i in self.indices]
 
     def preprocess(self, img: torch.Tensor) -> torch.Tensor:
-        x = (img.float() + 1) / 2
+        x = (at_least_float32(img) + 1) / 2
         if x.shape[-1] != self.spec.input_size:
             x = F.interpolate(x, size=(self.spec.input_size,) * 2, mode="area")
         return (x - self.mean) / self.std
 
     def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
+        if self.spec.precision == "float32":
+            with float32_region(img.device):
+                return self._forward(img)
+        return self._forward(img)
+
+    def _forward(self, img: torch.Tensor) -> list[torch.Tensor]:
         x = self.preprocess(img)
         if self.spec.kind == "vit":
             # timm returns the requested blocks in depth order; `norm=True` applies the final LayerNorm and
             # prefix (CLS) tokens are dropped; reorder to our level order.
-            feats = self.model.forward_intermediates(x, indices=sorted(self.indices), norm=True,
+            feats = self.model.forward_intermediates(x, indices=sorted(self.indices), norm=self.spec.final_norm,
                                                      output_fmt="NCHW", intermediates_only=True)
             by_index = dict(zip(sorted(self.indices), feats))
         else:

@@ -7,6 +7,7 @@ meta = {type, version, module_src, class_name, state}. The stand-ins for `torch_
 files; the stand-in reconstruct function fails if anything ever calls it (the importer must not).
 """
 import collections
+import copy
 from pathlib import Path
 import math
 import os
@@ -75,7 +76,8 @@ def _module_state(init_kwargs=None):
 
 
 def persistent_tree(flat: dict, class_name: str, init_kwargs: dict, extra_modules=None) -> Persistent:
-    """Nest official dotted names into persistent objects (parameters as nn.Parameter, buffers as tensors)."""
+    """Nest official dotted names into persistent objects (parameters as nn.Parameter, buffers as tensors);
+    `extra_modules`: dotted module path -> object placed there as is (e.g. synthesis.feat_transfer_list)."""
     root = _module_state(init_kwargs)
     for name, t in flat.items():
         *path, leaf = name.split(".")
@@ -92,7 +94,12 @@ def persistent_tree(flat: dict, class_name: str, init_kwargs: dict, extra_module
             (k, wrap(v, "Layer") if isinstance(v, dict) else v) for k, v in state["_modules"].items())
         return Persistent(name, state)
 
-    root["_modules"].update(extra_modules or {})
+    for where, module in (extra_modules or {}).items():
+        *path, leaf = where.split(".")
+        node = root
+        for part in path:
+            node = node["_modules"][part]
+        node["_modules"][leaf] = module
     return wrap(root, class_name)
 
 
@@ -101,19 +108,25 @@ def official_kwargs(preset, fp16=4):
 
 
 def write_official_pickle(path, G, D, G_ema, preset, g_class="Generator", g_kwargs=None, d_kwargs=None,
-                          heads=None, p=0.25):
+                          heads=None, p=0.25, ema_heads=None, extra=None):
+    """`heads` (HSR): G.synthesis.feat_transfer_list of G (and of G_ema unless `ema_heads`), with the
+    constructor argument pred_feat_dims as FeatureGuidedSynthesisNetwork records it; `extra`: more modules."""
     snap = dict(G=G.state_dict(), G_ema=G_ema.state_dict(), D=D.state_dict(), preset=preset)
     exported = C.export_official(snap, num_fp16_res=4)
     gk = g_kwargs or exported["G"]["init_kwargs"]
     dk = d_kwargs or exported["D"]["init_kwargs"]
     gk = _EasyDict(gk, mapping_kwargs=_EasyDict(gk["mapping_kwargs"]),
                    synthesis_kwargs=_EasyDict(gk["synthesis_kwargs"]))
-    extra = {"feat_transfer_list": heads} if heads is not None else None
+    g_extra, ema_extra = dict(extra or {}), dict(extra or {})
+    if heads is not None:
+        gk["synthesis_kwargs"].setdefault("pred_feat_dims", head_dims(heads))
+        g_extra["synthesis.feat_transfer_list"] = heads
+        ema_extra["synthesis.feat_transfer_list"] = heads if ema_heads is None else ema_heads
     data = dict(training_set_kwargs=dict(_EasyDict(class_name="training.dataset.ImageFolderDataset", path="x.zip",
                                                    resolution=preset["resolution"], use_labels=False)),
-                G=persistent_tree(exported["G"]["state_dict"], g_class, gk, extra),
+                G=persistent_tree(exported["G"]["state_dict"], g_class, gk, g_extra),
                 D=persistent_tree(exported["D"]["state_dict"], "Discriminator", dk),
-                G_ema=persistent_tree(exported["G_ema"]["state_dict"], g_class, gk, extra),
+                G_ema=persistent_tree(exported["G_ema"]["state_dict"], g_class, gk, ema_extra),
                 augment_pipe=persistent_tree({"p": torch.tensor(p)}, "AugmentPipe", dict(xflip=1)))
     with open(path, "wb") as f:
         pickle.dump(data, f)
@@ -292,74 +305,215 @@ def test_not_a_pickle_and_missing_file(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------- HSR heads
-def official_heads(preset, kind, hidden=8, dims=(6, 6, 5, 5), seed=3, resolutions=None):
-    """feat_transfer_list: a real nn.ModuleList of heads (default at r/32..r/4), official Conv2dLayers or torch ones."""
+def official_conv1x1(cin, cout, activation):
+    """HSR's Conv2dLayer(cin, cout, 1, activation=...) as persistence records it (weight ~ N(0, 1), used as
+    w / sqrt(fan_in); act_gain = the activation's default gain; a resample-filter buffer)."""
+    st = _module_state(dict(activation=activation) if activation != "linear" else {})
+    st.update(activation=activation, up=1, down=1, conv_clamp=None, padding=0,
+              weight_gain=np.float64(1 / np.sqrt(cin)), act_gain=np.float64(np.sqrt(2) if activation == "relu" else 1))
+    st["_init_args"] = (cin, cout, 1)
+    st["_buffers"]["resample_filter"] = torch.ones(4, 4) / 16
+    st["_parameters"].update(weight=nn.Parameter(torch.randn(cout, cin, 1, 1), requires_grad=False),
+                             bias=nn.Parameter(torch.randn(cout) * 0.1, requires_grad=False))
+    return Persistent("Conv2dLayer", st)
+
+
+def official_head(cin, dim, hidden, feat_res):
+    """HSR's Head (training/networks.py): resize = torch AdaptiveAvgPool2d((1, 1)), conv1x1_1 (relu),
+    conv1x1_2 (linear), bn = torch Identity, in_grad_norm = 0; constructor Head(cin, dim, feat_res=...)."""
+    st = _module_state(dict(feat_res=feat_res))
+    st["_init_args"] = (cin, dim)
+    st["in_grad_norm"] = 0
+    st["_modules"].update(resize=nn.AdaptiveAvgPool2d((1, 1)), conv1x1_1=official_conv1x1(cin, hidden, "relu"),
+                          conv1x1_2=official_conv1x1(hidden, dim, "linear"), bn=nn.Identity())
+    return Persistent("Head", st)
+
+
+def official_heads(preset, hidden=8, dims=(6, 6, 5, 5), seed=3, resolutions=(8, 16, 32, 64)):
+    """G.synthesis.feat_transfer_list: a real torch ModuleList of four official Heads at G blocks 8..64 px."""
     torch.manual_seed(seed)
     heads = nn.ModuleList()
-    res = resolutions or [preset["resolution"] // d for d in (32, 16, 8, 4)]
-    for r, dim in zip(res, dims):
+    for i, (r, dim) in enumerate(zip(resolutions, dims)):
         c = min(preset["channel_base"] // r, preset["channel_max"])
-        if kind == "eqlr":   # official Conv2dLayer(activation='relu') objects: weight ~ N(0,1), used as w/sqrt(fan_in)
-            layers = []
-            for cin, cout, act in ((c, hidden, "relu"), (hidden, dim, "linear")):
-                st = _module_state(dict(in_channels=cin, out_channels=cout, kernel_size=1, activation=act))
-                st.update(activation=act, up=1, down=1, conv_clamp=None)
-                st["_parameters"].update(weight=nn.Parameter(torch.randn(cout, cin, 1, 1), requires_grad=False),
-                                         bias=nn.Parameter(torch.randn(cout) * 0.1, requires_grad=False))
-                layers.append(Persistent("Conv2dLayer", st))
-            head = nn.Sequential()
-            head._modules.update({"0": layers[0], "1": layers[1]})
-        else:                # plain torch layers
-            head = nn.Sequential(nn.Conv2d(c, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, dim, 1))
-        heads._modules[str(len(heads._modules))] = head   # (bypasses the Module type check for the stand-ins)
+        heads._modules[str(i)] = official_head(c, dim, hidden, r)   # (bypasses the Module type check)
     return heads
 
 
-def reference_head(head, kind, x):
-    if kind == "plain":
-        return head(x)
-    out = x
-    for layer in (head._modules["0"], head._modules["1"]):
-        st = layer.meta["state"]
-        w, b = st["_parameters"]["weight"], st["_parameters"]["bias"]
-        out = torch.nn.functional.conv2d(out, w / math.sqrt(w[0].numel()), b)
+def head_dims(heads):
+    return [h.meta["state"]["_modules"]["conv1x1_2"].meta["state"]["_parameters"]["weight"].shape[0]
+            for h in heads._modules.values()]
+
+
+def reference_head(head, x):
+    """HSR's Head.forward(x, cls=False) in float64, from the fixture's tensors: bn(conv1x1_2(conv1x1_1(x)))."""
+    out = x.double()
+    for name in ("conv1x1_1", "conv1x1_2"):
+        st = head.meta["state"]["_modules"][name].meta["state"]
+        w, b = st["_parameters"]["weight"].double(), st["_parameters"]["bias"].double()
+        out = torch.nn.functional.conv2d(out, w * st["weight_gain"], b)
         if st["activation"] == "relu":
-            out = torch.relu(out) * math.sqrt(2)
+            out = torch.relu(out) * st["act_gain"]
     return out
 
 
 HSR_PRESET = dict(PRESET, resolution=128, channel_base=512, channel_max=16)
 
 
-@pytest.mark.parametrize("kind", ["eqlr", "plain"])
-def test_hsr_pickle_imports_generator_and_heads(tmp_path, official_globals, kind):
+def test_hsr_pickle_imports_generator_and_heads(tmp_path, official_globals):
     G, D, G_ema = random_networks(HSR_PRESET)
-    heads = official_heads(HSR_PRESET, kind)
+    heads, ema_heads = official_heads(HSR_PRESET), official_heads(HSR_PRESET, seed=4)
     path = write_official_pickle(tmp_path / "hsr.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
-                                 heads=heads)
+                                 heads=heads, ema_heads=ema_heads)
+    del sys.modules["torch_utils.persistence"], sys.modules["dnnlib.util"]   # the importer needs neither
     snap = C.import_official(path)
-    assert snap["imported"]["hsr_heads"] == "imported"
-    assert snap["imported"]["generator_class"] == "FeatureGuidedGenerator"
-    spec = snap["hsr_spec"]
-    assert spec["levels"] == "all" and spec["head_activation"] == "relu_eqlr" and spec["head_hidden"] == 8
-    assert spec["level_resolutions"] == [4, 8, 16, 32] and spec["feature_dims"] == [6, 6, 5, 5]
-    ours = HSRHeads(HSRSpec(levels="all", head_hidden=8, level_resolutions=spec["level_resolutions"]),
-                    G.synthesis.channels, 128, spec["feature_dims"], grid=14)
-    ours.load_state_dict(snap["hsr_heads"])
+    imported = snap["imported"]
+    assert imported["hsr_heads"] == "imported" and imported["generator_class"] == "FeatureGuidedGenerator"
+    # the official computation: heads fed by G blocks 8..64 (feat_res, whatever the image resolution), relu in an
+    # equalized-lr layer, outputs resized to each target's own size, heads in float32
+    assert snap["hsr_spec"] == dict(levels="all", head_activation="relu_eqlr", head_hidden=8,
+                                    level_resolutions=[8, 16, 32, 64], resize_to="target",
+                                    head_precision="float32", feature_dims=[6, 6, 5, 5])
+    hsr = imported["hsr"]
+    assert hsr["heads_from"] == "G" and hsr["pred_feat_dims"] == [6, 6, 5, 5]
+    assert [h["g_resolution"] for h in hsr["heads"]] == [8, 16, 32, 64]
+    assert [h["in_channels"] for h in hsr["heads"]] == [16, 16, 16, 8]
+    assert hsr["g_ema_heads_max_abs_diff"] > 0   # G_ema's (EMA-averaged) heads differ; G's are the trained ones
+    # each official tensor lands in our head of the same level, as stored (same equalized-lr convention)
+    for i, h in enumerate(heads._modules.values()):
+        for official, ours in (("conv1x1_1", "hidden"), ("conv1x1_2", "out")):
+            params = h.meta["state"]["_modules"][official].meta["state"]["_parameters"]
+            for p in ("weight", "bias"):
+                assert torch.equal(snap["hsr_heads"][f"heads.{i}.{ours}.{p}"], params[p]), (i, official, p)
+    ours = C.imported_hsr_heads(snap)
+    assert ours.level_res == [8, 16, 32, 64]
     with torch.no_grad():
-        for i, (head, r) in enumerate(zip(ours.heads, ours.level_res)):
-            x = torch.randn(2, G.synthesis.channels[r], r, r)
-            torch.testing.assert_close(head(x), reference_head(heads[i], kind, x), rtol=1e-5, atol=1e-5)
+        x = {r: torch.randn(2, G.synthesis.channels[r], r, r, dtype=torch.float64) for r in ours.level_res}
+        native = copy.deepcopy(ours).double().native(x)
+        for i, (h, r) in enumerate(zip(heads._modules.values(), ours.level_res)):
+            ref = reference_head(h, x[r])
+            torch.testing.assert_close(native[i], ref, rtol=1e-12, atol=1e-12)
         G2 = Generator(**snap["preset"]).eval()
         G2.load_state_dict(snap["G_ema"])
         z = torch.randn(2, PRESET["z_dim"])
         assert torch.equal(G2(z, noise_mode="const"), G_ema(z, noise_mode="const"))
     dropped = C.import_official(path, drop_hsr_heads=True)
     assert dropped["hsr_heads"] is None and dropped["imported"]["hsr_heads"] == "dropped"
+
+
+def test_hsr_heads_are_exported_under_the_official_names(tmp_path, official_globals):
+    G, D, G_ema = random_networks(HSR_PRESET)
+    path = write_official_pickle(tmp_path / "hsr.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 heads=official_heads(HSR_PRESET))
+    snap = C.import_official(path)
     exported = C.export_official(snap)
-    assert sorted(exported["hsr_heads"]["state_dict"])[:3] == ["feat_transfer_list.0.0.bias",
-                                                                "feat_transfer_list.0.0.resample_filter",
-                                                                "feat_transfer_list.0.0.weight"]
+    sd = exported["hsr_heads"]["state_dict"]
+    assert torch.equal(sd["synthesis.feat_transfer_list.2.conv1x1_1.weight"], snap["hsr_heads"]["heads.2.hidden.weight"])
+    assert torch.equal(sd["synthesis.feat_transfer_list.3.conv1x1_2.bias"], snap["hsr_heads"]["heads.3.out.bias"])
+    assert exported["hsr_heads"]["level_resolutions"] == [8, 16, 32, 64]
+    # hidden 8 is not the official Head's 4096: the heads travel beside a plain Generator
+    assert not exported["hsr_heads"]["in_official_generator"]
+    assert exported["G"]["class_name"] == "training.networks.Generator"
+    snap["hsr_spec"]["head_hidden"] = C.HEAD_HIDDEN   # (only the spec is read to decide)
+    official = C.export_official(snap)
+    assert official["G"]["class_name"] == "training.networks.FeatureGuidedGenerator"
+    assert official["G"]["init_kwargs"]["synthesis_kwargs"]["pred_feat_dims"] == [6, 6, 5, 5]
+    assert "synthesis.feat_transfer_list.0.conv1x1_1.resample_filter" in official["G_ema"]["state_dict"]
+
+
+def test_hsr_baseline_generator_drops_its_unused_feat_transfer_conv(tmp_path, official_globals):
+    """HSR's plain Generator (its baselines) holds synthesis.feat_transfer = torch Conv2d(768, 512, 1)."""
+    G, D, G_ema = random_networks(PRESET)
+    conv = nn.Conv2d(768, 512, 1)
+    path = write_official_pickle(tmp_path / "base.pkl", G, D, G_ema, PRESET,
+                                 extra={"synthesis.feat_transfer": conv})
+    snap = C.import_official(path)
+    assert snap["imported"]["dropped_modules"] == [dict(
+        module="synthesis.feat_transfer", shape=[512, 768, 1, 1], parameters=768 * 512 + 512,
+        what="torch Conv2d 768->512 that only HSR's unused SynthesisNetwork.gen_from_feats calls (never in forward "
+             "or training)")]
+    assert all(torch.equal(v, snap["G_ema"][k]) for k, v in G_ema.state_dict().items())
+    path = write_official_pickle(tmp_path / "other.pkl", G, D, G_ema, PRESET,
+                                 extra={"synthesis.feat_transfer": nn.Conv2d(3, 512, 1)})
+    with pytest.raises(InputError, match=r"synthesis\.feat_transfer is a Conv2d \(512, 3, 1, 1\)"):
+        C.import_official(path)
+
+
+def _head_with(module_name, module):
+    heads = official_heads(HSR_PRESET)
+    heads._modules["1"].meta["state"]["_modules"][module_name] = module
+    return heads
+
+
+@pytest.mark.parametrize("module_name,module,refused", [
+    ("bn", nn.BatchNorm2d(5), "torch.nn.modules.batchnorm.BatchNorm2d"),
+    ("bn", nn.Sequential(), "torch.nn.modules.container.Sequential"),
+    ("bn", nn.ReLU(), "torch.nn.modules.activation.ReLU"),
+    ("bn", nn.LeakyReLU(0.2), "torch.nn.modules.activation.LeakyReLU"),
+    ("resize", nn.Upsample(14), "torch.nn.modules.upsampling.Upsample"),
+    ("resize", nn.AdaptiveMaxPool2d(1), "torch.nn.modules.pooling.AdaptiveMaxPool2d"),
+    ("bn", nn.Linear(8, 5), "torch.nn.modules.linear.Linear"),
+    ("resize", nn.Flatten(), "torch.nn.modules.flatten.Flatten"),
+])
+def test_other_torch_nn_globals_are_refused_by_name(tmp_path, official_globals, module_name, module, refused):
+    G, D, G_ema = random_networks(HSR_PRESET)
+    path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 heads=_head_with(module_name, module))
+    with pytest.raises(InputError, match=rf"refusing to load global '{refused}'"):
+        C.import_official(path)
+
+
+class _CallsEval:
+    def __reduce__(self):
+        return (eval, ("1 + 1",))
+
+
+def test_callables_and_misplaced_allowed_classes_are_refused(tmp_path, official_globals):
+    G, D, G_ema = random_networks(HSR_PRESET)
+    path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 heads=_head_with("bn", _CallsEval()))
+    with pytest.raises(InputError, match=r"refusing to load global 'builtins\.eval'"):
+        C.import_official(path)
+    # an allowed torch.nn class is data (a record of its __dict__), never the class; in the wrong place it is refused
+    path = write_official_pickle(tmp_path / "y.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 heads=_head_with("bn", nn.AdaptiveAvgPool2d(1)))
+    record = C.read_pickle(path)["G"].state["_modules"]["synthesis"].state["_modules"]["feat_transfer_list"]
+    assert isinstance(record, C.TorchModuleRecord) and record.class_name == "torch.nn.modules.container.ModuleList"
+    pool = record.state["_modules"]["0"].state["_modules"]["resize"]
+    assert isinstance(pool, C.TorchModuleRecord) and not isinstance(pool, nn.Module)
+    assert pool.state["output_size"] == (1, 1)
+    with pytest.raises(InputError, match=r"feat_transfer_list\.1 holds .*'bn': 'AdaptiveAvgPool2d'.*the official "
+                                         r"Head holds"):
+        C.import_official(path)
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(activation="lrelu"), r"conv1x1_1\.activation = 'lrelu'; the official Head's layer has 'relu'"),
+    (dict(down=2), r"conv1x1_1\.down = 2"),
+    (dict(conv_clamp=256), r"conv1x1_1\.conv_clamp = 256"),
+    (dict(weight_gain=np.float64(1.0)), r"conv1x1_1\.weight_gain = 1\.0"),
+])
+def test_head_layer_options_other_than_the_official_ones_fail(tmp_path, official_globals, change, message):
+    G, D, G_ema = random_networks(HSR_PRESET)
+    heads = official_heads(HSR_PRESET)
+    heads._modules["0"].meta["state"]["_modules"]["conv1x1_1"].meta["state"].update(change)
+    path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 heads=heads)
+    with pytest.raises(InputError, match=message):
+        C.import_official(path)
+
+
+def test_pred_feat_dims_must_match_the_heads(tmp_path, official_globals):
+    G, D, G_ema = random_networks(HSR_PRESET)
+    gk, dk = C.official_init_kwargs(HSR_PRESET, 4)
+    gk["synthesis_kwargs"]["pred_feat_dims"] = [768] * 4
+    path = write_official_pickle(tmp_path / "x.pkl", G, D, G_ema, HSR_PRESET, g_class="FeatureGuidedGenerator",
+                                 g_kwargs=gk, d_kwargs=dk, heads=official_heads(HSR_PRESET))
+    with pytest.raises(InputError, match=r"heads predict \[6, 6, 5, 5\]-d features but .*pred_feat_dims = \[768"):
+        C.import_official(path)
+    gk["synthesis_kwargs"]["pred_feat_dims"] = [6, 6, 5, 5]   # a plain Generator takes no such argument
+    path = write_official_pickle(tmp_path / "y.pkl", G, D, G_ema, HSR_PRESET, g_kwargs=gk, d_kwargs=dk)
+    with pytest.raises(InputError, match=r"pred_feat_dims = \[6, 6, 5, 5\] \(an argument our networks do not map\)"):
+        C.import_official(path)
 
 
 # ------------------------------------------------------------------------------------------------------- export
@@ -442,7 +596,7 @@ def test_table_rows_from_released_checkpoints(tmp_path, official_globals):
     from lead_hsr.report.spec import run_key, validate_table
     from lead_hsr.report.tables import build_table, read_results, to_markdown
 
-    heads = official_heads(TINY_RELEASED, "eqlr", dims=(4, 4, 4, 4), resolutions=[4, 4, 8, 16])
+    heads = official_heads(TINY_RELEASED, dims=(4, 4, 4, 4), resolutions=[4, 4, 8, 16])
     networks = {"sg2ada": imported_network_pt(tmp_path, "sg2ada"),
                 "hsr": imported_network_pt(tmp_path, "hsr", "FeatureGuidedGenerator", heads, seed=1,
                                            flags=("--hsr-resolutions", "4,4,8,16"))}

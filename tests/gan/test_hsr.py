@@ -207,3 +207,118 @@ def test_bad_extractor_settings_raise_input_error(tmp_path):
         ExtractorSpec(normalize="none")
     with pytest.raises(InputError, match="state dict not found"):
         FeatureExtractor(ExtractorSpec(name="resnet50", weights=f"state_dict:{tmp_path}/x.pt", arch="resnet18"))
+
+
+# ---------------------------------------------------------------- official-code settings (val-iisc/HSR)
+
+def _official_resize(g: torch.Tensor, size: int) -> torch.Tensor:
+    """HSR training/loss.py: a head's output goes to its target's size, area when upsampling (or equal), else
+    adaptive average pooling."""
+    if g.shape[-1] <= size:
+        return torch.nn.functional.interpolate(g, size=[size] * 2, mode="area")
+    return torch.nn.functional.adaptive_avg_pool2d(g, [size] * 2)
+
+
+def test_resize_to_target_is_the_official_loss_and_patch_grid_the_alternative(tiny_g):
+    """ResNet-like targets (7, 14, 28, 56 at 224 px): the official loss resizes each prediction to its target;
+    'patch_grid' brings prediction and target to 14x14. For ViT targets (all 14x14) the two agree."""
+    targets = [torch.randn(2, d, s, s) for d, s in zip((6, 5, 4, 3), (7, 14, 28, 56))]
+    torch.manual_seed(4)
+    _, feats, _ = tiny_g(torch.randn(2, 16), return_features=True)
+    losses = {}
+    for mode in ("target", "patch_grid"):
+        heads = _heads(tiny_g)
+        heads.spec.resize_to = mode
+        native = heads.native(feats)
+        if mode == "target":
+            ref = sum(torch.nn.functional.mse_loss(_official_resize(p, t.shape[-1]), t) for p, t in zip(native, targets))
+        else:
+            ref = sum(torch.nn.functional.mse_loss(_official_resize(p, 14), _official_resize(t, 14))
+                      for p, t in zip(native, targets))
+        losses[mode] = heads.loss(feats, targets)
+        torch.testing.assert_close(losses[mode], ref)
+    assert not torch.isclose(losses["target"], losses["patch_grid"])
+    vit_targets = [torch.randn(2, d, 14, 14) for d in (6, 5, 4, 3)]
+    a, b = _heads(tiny_g), _heads(tiny_g)
+    b.spec.resize_to = "patch_grid"
+    assert torch.equal(a.loss(feats, vit_targets), b.loss(feats, vit_targets))
+    assert HSRSpec().resize_to == "target"
+    with pytest.raises(InputError, match="resize_to"):
+        HSRSpec(resize_to="bilinear")
+
+
+def test_area_interpolation_is_adaptive_average_pooling():
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    assert torch.equal(torch.nn.functional.interpolate(x, size=(14, 14), mode="area"),
+                       torch.nn.functional.adaptive_avg_pool2d(x, 14))
+
+
+def test_head_precision_float32_runs_the_heads_in_float32_inside_autocast(tiny_g):
+    heads = _heads(tiny_g)
+    assert heads.spec.head_precision == "float32"
+    x = {r: torch.randn(1, tiny_g.synthesis.channels[r], r, r).to(torch.bfloat16) for r in (4, 8, 16, 32)}
+    reference = heads.native({r: v.float() for r, v in x.items()})
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        official = heads.native(x)
+        heads.spec.head_precision = "autocast"
+        autocast = heads.native(x)
+    assert all(o.dtype == torch.float32 for o in official) and all(a.dtype == torch.bfloat16 for a in autocast)
+    for o, r in zip(official, reference):
+        torch.testing.assert_close(o, r, rtol=0, atol=0)
+    with pytest.raises(InputError, match="head_precision"):
+        HSRSpec(head_precision="fp16")
+
+
+def test_extractor_final_norm_defaults_to_the_official_choice_per_extractor():
+    """load_fe.py: DINO's get_intermediate_layers normalises every block output, its DeiT wrapper does not."""
+    assert ExtractorSpec(name="vit_dino").final_norm is True
+    assert ExtractorSpec(name="vit_random").final_norm is True
+    assert ExtractorSpec(name="deit").final_norm is False
+    assert ExtractorSpec(name="deit", final_norm=True).final_norm is True
+    assert ExtractorSpec(name="resnet50", final_norm=True).final_norm is None   # no LayerNorm to apply
+    torch.manual_seed(0)
+    ext = FeatureExtractor(ExtractorSpec(name="deit", weights="random", arch="vit_tiny_patch16_224", input_size=32))
+    img = torch.rand(1, 3, 32, 32) * 2 - 1
+    m = ext.model
+    x = m.norm_pre(m._pos_embed(m.patch_embed(ext.preprocess(img))))
+    raw = []
+    for blk in m.blocks:
+        x = blk(x)
+        raw.append(x[:, m.num_prefix_tokens:])
+    feats = ext(img)
+    for level, block in enumerate((12, 9, 6, 3)):
+        torch.testing.assert_close(feats[level], raw[block - 1].transpose(1, 2).reshape(1, -1, 2, 2))
+
+
+def test_extractor_precision_float32_inside_autocast():
+    torch.manual_seed(0)
+    spec = ExtractorSpec(name="vit_random", arch="vit_tiny_patch16_224", input_size=32)
+    ext = FeatureExtractor(spec)
+    img = torch.rand(1, 3, 32, 32) * 2 - 1
+    reference = ext(img)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        official = ext(img)
+        ext.spec.precision = "autocast"
+        autocast = ext(img)
+    for o, a, r in zip(official, autocast, reference):   # (timm's residual stream stays float32 either way)
+        assert torch.equal(o, r) and not torch.equal(a, r)
+    with pytest.raises(InputError, match="precision"):
+        ExtractorSpec(precision="bf16")
+
+
+def test_clip_mean_is_the_official_constant():
+    assert CLIP_MEAN == (0.48145466, 0.4578275, 0.40821073)   # load_fe.py images_mean (with ImageNet std)
+
+
+def test_schema_lists_the_new_settings():
+    from pathlib import Path
+
+    import yaml
+
+    from lead_hsr.gan import extractors, hsr
+    schema = yaml.safe_load((Path(__file__).parents[2] / "config" / "schema.yaml").read_text())
+    props = schema["$defs"]["hsr_options"]["properties"]
+    assert props["resize_to"]["enum"] == list(hsr.RESIZE_TARGETS)
+    assert props["head_precision"]["enum"] == list(hsr.HEAD_PRECISIONS)
+    assert props["extractor_precision"]["enum"] == list(extractors.PRECISIONS)
+    assert "extractor_final_norm" in props
