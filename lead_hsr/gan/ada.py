@@ -346,9 +346,10 @@ class AdaptiveAugment(nn.Module):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             stats = stats.to(self.p.device)
             torch.distributed.all_reduce(stats)       # every process sees the global r_t
-        if stats[1] == 0:
+        total, count = float(stats[0]), float(stats[1])
+        if count == 0:
             return
-        rt = float(stats[0]) / float(stats[1])
+        rt = total / count
         sign = float((rt > self.target) - (rt < self.target))
         adjust = sign * (batch_size * self.interval) / (self.speed_kimg * 1000)
         self.p.copy_((self.p + adjust).clamp_min(0.0))
