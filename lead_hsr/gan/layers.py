@@ -33,22 +33,34 @@ def _depthwise(f: torch.Tensor, channels: int, gain: float, dtype) -> torch.Tens
     return (f * gain).to(dtype)[None, None].expand(channels, 1, -1, -1)
 
 
-def fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0, stride: int = 1) -> torch.Tensor:
-    """Filter every channel of `x` with 2-D filter `f` after zero-padding (pad_before, pad_after) per axis, keeping
-    every `stride`-th output sample.
+def _separable_axes(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A 1-D filter `f` (separable taps) as the two depthwise kernels [1, ft] (along W) and [ft, 1] (along H)."""
+    return f[None, :], f[:, None]
 
-    Implemented as a depthwise conv2d (the filter is flipped so this is a true convolution); symmetric padding is
-    left to the convolution (no padded copy of `x`)."""
-    if pad[0] == pad[1]:
+
+def fir(x: torch.Tensor, f: torch.Tensor, pad: tuple[int, int], gain: float = 1.0, stride: int = 1) -> torch.Tensor:
+    """Filter every channel of `x` with filter `f` after zero-padding (pad_before, pad_after) per axis (negative =
+    crop), keeping every `stride`-th output sample.
+
+    `f` is 2-D, or 1-D for a separable filter (the outer product f x f, applied along W then along H: fewer
+    multiplies for long filters such as ADA's 12-tap sym6). Implemented as depthwise conv2d (the filter is flipped
+    so this is a true convolution); symmetric non-negative padding is left to the convolution (no padded copy)."""
+    if pad[0] == pad[1] and pad[0] >= 0:
         padding = pad[0]
     else:
         x, padding = F.pad(x, [pad[0], pad[1], pad[0], pad[1]]), 0
     c = x.shape[1]
+    if f.ndim == 1:
+        fw, fh = _separable_axes(f.flip([0]))
+        g = math.sqrt(gain)
+        x = F.conv2d(x, _depthwise(fw, c, g, x.dtype), stride=(1, stride), padding=(0, padding), groups=c)
+        return F.conv2d(x, _depthwise(fh, c, g, x.dtype), stride=(stride, 1), padding=(padding, 0), groups=c)
     return F.conv2d(x, _depthwise(f.flip([0, 1]), c, gain, x.dtype), stride=stride, padding=padding, groups=c)
 
 
 def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Zero-insertion x2 then FIR with gain 4 (keeps the mean); output exactly 2H x 2W, centred.
+    """Zero-insertion x2 then FIR with gain 4 (keeps the mean); output exactly 2H x 2W, centred. `f` is 2-D, or 1-D
+    for a separable filter (two 1-D passes with gain 2 each).
 
     Computed as one depthwise transposed stride-2 conv with the filter (the zero-stuffed image is never formed):
     zero-stuffing, padding ((ft+1)//2, (ft-2)//2) and filtering equals the full transposed conv cropped by
@@ -56,13 +68,17 @@ def upsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     ft = f.shape[0]
     if ft % 2:
         raise ValueError(f"upsample2x needs an even-length filter (the [1,3,3,1] taps), got {ft} taps")
-    c = x.shape[1]
-    return F.conv_transpose2d(x, _depthwise(f, c, 4.0, x.dtype), stride=2, padding=ft // 2 - 1, groups=c)
+    c, crop = x.shape[1], ft // 2 - 1
+    if f.ndim == 1:
+        fw, fh = _separable_axes(f)
+        x = F.conv_transpose2d(x, _depthwise(fw, c, 2.0, x.dtype), stride=(1, 2), padding=(0, crop), groups=c)
+        return F.conv_transpose2d(x, _depthwise(fh, c, 2.0, x.dtype), stride=(2, 1), padding=(crop, 0), groups=c)
+    return F.conv_transpose2d(x, _depthwise(f, c, 4.0, x.dtype), stride=2, padding=crop, groups=c)
 
 
 def downsample2x(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     """FIR low-pass then keep every second sample; output exactly H/2 x W/2, centred (a stride-2 depthwise conv:
-    only the kept samples are computed)."""
+    only the kept samples are computed). `f` is 2-D, or 1-D for a separable filter."""
     ft = f.shape[0]
     return fir(x, f, pad=((ft - 1) // 2, (ft - 2) // 2), stride=2)
 

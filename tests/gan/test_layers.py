@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from scipy.signal import convolve2d
 
-from lead_hsr.gan.layers import (EqualConv2d, EqualLinear, downsample2x, fir_filter_2d, modulated_conv2d,
+from lead_hsr.gan.layers import (EqualConv2d, EqualLinear, downsample2x, fir, fir_filter_2d, modulated_conv2d,
                                  upsample2x)
 
 
@@ -135,3 +135,17 @@ def test_downsampling_conv_halves_resolution():
     skip = EqualConv2d(2, 3, 1, bias=False, down=True)
     x = torch.randn(2, 2, 8, 8)
     assert conv(x).shape == skip(x).shape == (2, 3, 4, 4)
+
+
+@pytest.mark.parametrize("taps", [(1.0, 3.0, 3.0, 1.0), (0.3, -0.2, 1.0, 0.9, 0.1, -0.05)])
+def test_separable_filters_match_their_outer_product(taps):
+    """A 1-D filter is the separable form of the normalised outer-product 2-D filter: same values for FIR (incl.
+    negative padding = crop), up- and downsampling."""
+    x = torch.randn(2, 3, 10, 12, dtype=torch.float64)
+    f1 = torch.tensor(taps, dtype=torch.float64) / sum(taps)
+    f2 = torch.outer(f1, f1)                     # = fir_filter_2d(taps), in float64
+    torch.testing.assert_close(upsample2x(x, f1), upsample2x(x, f2), rtol=0, atol=1e-12)
+    torch.testing.assert_close(downsample2x(x, f1), downsample2x(x, f2), rtol=0, atol=1e-12)
+    for pad in [(2, 1), (-1, -1), (0, 0)]:
+        torch.testing.assert_close(fir(x, f1, pad, gain=4.0, stride=2), fir(x, f2, pad, gain=4.0, stride=2),
+                                   rtol=0, atol=1e-12)
