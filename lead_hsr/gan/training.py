@@ -33,7 +33,7 @@ import torch
 
 from lead_hsr.errors import InputError
 from lead_hsr.gan import loss as L
-from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, AdaptiveAugment
+from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, GEOMETRY, AdaptiveAugment
 from lead_hsr.gan.extractors import ExtractorSpec, FeatureExtractor
 from lead_hsr.gan.hsr import HSRSpec, build_hsr_heads
 from lead_hsr.gan.networks import Discriminator, Generator, count_parameters, get_preset
@@ -70,6 +70,8 @@ DEFAULT_OPTIONS: dict = dict(
     ada_target=ADA_TARGET,
     ada_interval=ADA_INTERVAL,
     ada_kimg=ADA_KIMG,
+    ada_geometry="official",    # "official": 2x sym6 resampling around the warp; "single_warp": one warp, 5-27x
+                                # cheaper augmentation on a CPU (bench/README.md), not the published pipe
     xflip=True,                 # dataset doubled by horizontal flips
     total_kimg=25000,
     snapshot_kimg=200,          # sample grid + snapshot in work_dir every N kimg
@@ -209,6 +211,9 @@ class GanTrainer:
         if opts["precision"] not in AUTOCAST_DTYPES:
             raise InputError(f"GAN option precision: got {opts['precision']!r}; expected one of "
                              f"{sorted(AUTOCAST_DTYPES)} (fp16 = StyleGAN2-ADA's mixed-precision recipe)")
+        if opts["ada_geometry"] not in GEOMETRY:
+            raise InputError(f"GAN option ada_geometry: got {opts['ada_geometry']!r}; expected one of "
+                             f"{sorted(GEOMETRY)}")
         if opts["batch"] % ddp.world_size():
             raise InputError(f"GAN batch {opts['batch']} must be divisible by the number of processes "
                              f"{ddp.world_size()}; fix 'batch' or the torchrun --nproc-per-node")
@@ -222,8 +227,8 @@ class GanTrainer:
         d_int = opts["r1_interval"] if opts["r1_interval"] else None
         self.opt_G = make_adam(self.G.parameters(), opts["lr"], g_int)
         self.opt_D = make_adam(self.D.parameters(), opts["lr"], d_int)
-        self.ada = AdaptiveAugment(opts["ada"], opts["ada_target"], opts["ada_interval"],
-                                   opts["ada_kimg"]).to(self.device)
+        self.ada = AdaptiveAugment(opts["ada"], opts["ada_target"], opts["ada_interval"], opts["ada_kimg"],
+                                   geometry=opts["ada_geometry"]).to(self.device)
         self.pl = L.PathLengthState(opts["pl_decay"]).to(self.device)
         self.heads = self.opt_heads = self.extractor = None
         self.extractor_record = None
