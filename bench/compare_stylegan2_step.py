@@ -19,8 +19,15 @@ float32 in its networks (`ws.to(torch.float32)`, block dtypes); the bench runs i
 changed). float32: both sides as shipped; differences are then float rounding amplified by Adam, reported relative
 to the size of the update.
 
+With `--hsr` the reference is a val-iisc/HSR checkout: the official `FeatureGuidedGenerator` (its heads inside G,
+trained by G's Adam) and `StyleGAN2HSR` loss against our trainer with HSR (ViT-DINO levels at G's 8/16/32/64 px
+blocks), a random-init ViT-B/16 standing in for the downloaded DINO behind `torch.hub.load` (bench/compare_hsr.py's
+stand-in), so the official feature extractor wrapper and feature loss run unchanged. HSR's training loop is
+StyleGAN2-ADA's with the heads in G's optimizer (an extra param group with the same lr): the same driver applies.
+
     .venv/bin/python bench/compare_stylegan2_step.py --reference /path/to/stylegan2-ada-pytorch
         [--dtype float64 float32] [--iterations 10] [--batch 4] [--preset demo] [--mixing 0 1]
+    .venv/bin/python bench/compare_stylegan2_step.py --reference /path/to/HSR --hsr [--preset hsr64] ...
 """
 from __future__ import annotations
 
@@ -51,12 +58,20 @@ class FixedReals:
         return self.current
 
 
-def load_reference(path: Path):
+# The smallest generator the official HSR heads fit (they read G's 8, 16, 32 and 64 px blocks).
+HSR64 = dict(resolution=64, z_dim=64, w_dim=64, mapping_layers=2, channel_base=2048, channel_max=128, mbstd_group=4)
+HSR_FEATURE_DIM = 768       # ViT-B/16 (PretrainedFE('DINO').layer_dims)
+
+
+def load_reference(path: Path, hsr: bool = False):
     sys.path.insert(0, str(path))
     import training.loss as official_loss
     import training.networks as official_networks
     from torch_utils import misc, training_stats
-    return types.SimpleNamespace(networks=official_networks, loss=official_loss, misc=misc, stats=training_stats)
+    if hsr and not hasattr(official_networks, "FeatureGuidedGenerator"):
+        raise SystemExit(f"{path}: --hsr needs a val-iisc/HSR checkout (no FeatureGuidedGenerator)")
+    return types.SimpleNamespace(networks=official_networks, loss=official_loss, misc=misc, stats=training_stats,
+                                 hsr=hsr)
 
 
 @contextlib.contextmanager
@@ -111,17 +126,33 @@ def build_official(ref, trainer: GanTrainer, dtype: torch.dtype):
     """The official G, D, G_ema, loss and phases (training_loop.py) with the trainer's current weights in `dtype`."""
     preset, o = trainer.opts["preset"], trainer.opts
     g_kwargs, d_kwargs = C.official_init_kwargs(preset, o["num_fp16_res"] if o["precision"] == "fp16" else 0)
-    G = to_dtype(ref.networks.Generator(**g_kwargs), dtype).train().requires_grad_(False)
+    g_class = ref.networks.Generator
+    if ref.hsr:
+        g_class = ref.networks.FeatureGuidedGenerator
+        g_kwargs["synthesis_kwargs"]["pred_feat_dims"] = [HSR_FEATURE_DIM] * 4
+    G = to_dtype(g_class(**g_kwargs), dtype).train().requires_grad_(False)
     D = to_dtype(ref.networks.Discriminator(**d_kwargs), dtype).train().requires_grad_(False)
     g_pairs, _ = C.generator_name_pairs(preset)
     d_pairs, _ = C.discriminator_name_pairs(preset)
-    load(G, official_state(trainer.G, G, g_pairs))
+    state = official_state(trainer.G, G, g_pairs)
+    head_pairs = []
+    if ref.hsr:   # our heads -> the official Head of the same level (equalized-lr 1x1 convs, same convention)
+        head_pairs = [(f"synthesis.feat_transfer_list.{i}.conv1x1_{j + 1}.{p}", f"heads.{i}.{layer}.{p}")
+                      for i in range(4) for j, layer in enumerate(("hidden", "out")) for p in ("weight", "bias")]
+        heads = trainer.heads.state_dict()
+        state.update({o_name: heads[ours].detach().clone() for o_name, ours in head_pairs})
+    load(G, state)
     load(D, official_state(trainer.D, D, d_pairs))
     G_ema = copy.deepcopy(G).eval()
-    loss = ref.loss.StyleGAN2Loss(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D,
-                                  augment_pipe=None, style_mixing_prob=o["style_mixing"], r1_gamma=o["gamma"],
-                                  pl_batch_shrink=o["pl_batch_shrink"], pl_decay=o["pl_decay"],
-                                  pl_weight=o["pl_weight"])
+    loss_class, extra = ref.loss.StyleGAN2Loss, {}
+    if ref.hsr:
+        from compare_hsr import DinoHubStandIn, patch_hub
+        patch_hub({"dino_vitb16": DinoHubStandIn(trainer.extractor.model)})   # our extractor's random ViT
+        loss_class, extra = ref.loss.StyleGAN2HSR, dict(model_name="DINO")
+    loss = loss_class(device=torch.device("cpu"), G_mapping=G.mapping, G_synthesis=G.synthesis, D=D,
+                      augment_pipe=None, style_mixing_prob=o["style_mixing"], r1_gamma=o["gamma"],
+                      pl_batch_shrink=o["pl_batch_shrink"], pl_decay=o["pl_decay"], pl_weight=o["pl_weight"],
+                      **extra)
     loss.pl_mean = loss.pl_mean.to(dtype)
     phases = []
     for name, module, interval in (("G", G, o["pl_interval"]), ("D", D, o["r1_interval"])):
@@ -131,7 +162,7 @@ def build_official(ref, trainer: GanTrainer, dtype: torch.dtype):
         phases += [types.SimpleNamespace(name=name + "main", module=module, opt=opt, interval=1),
                    types.SimpleNamespace(name=name + "reg", module=module, opt=opt, interval=interval)]
     return types.SimpleNamespace(G=G, D=D, G_ema=G_ema, loss=loss, phases=phases, g_pairs=g_pairs, d_pairs=d_pairs,
-                                 dtype=dtype)
+                                 head_pairs=head_pairs, dtype=dtype)
 
 
 def official_phase(ref, off, phase, real, gen_z, batch_idx: int) -> None:
@@ -219,6 +250,14 @@ def compare_phases(ref, opts: dict, dtype, seed: int, batch: int) -> list[tuple]
         stat, key = PHASE_LOSSES[phase_name]
         loss_off = collector.mean(stat)
         loss_diff = abs(ours[key] - loss_off)
+        if phase_name == "Gmain" and off.head_pairs:
+            feat = sum(collector.mean(f"Loss/G/feat_loss_{r}") for r in (8, 16, 32, 64))
+            d = abs(ours["loss_hsr"] - feat)
+            ours_heads = {n: p.grad for n, p in trainer.heads.named_parameters()}
+            off_heads = {n: p.grad for n, p in off.G.named_parameters()}
+            ha, hr = diff(ours_heads, off_heads, off.head_pairs)
+            rows.append(("Gmain HSR feature loss, heads", str(dtype).split(".")[-1], f"loss {feat:.6g}", d,
+                         d / max(abs(feat), 1e-30), ha, hr))
         module, pairs = ((trainer.G, off.g_pairs), off.G) if phase_name[0] == "G" else ((trainer.D, off.d_pairs), off.D)
         (our_module, name_pairs), off_module = module, pairs
         g_abs, g_rel = diff(grads(our_module), grads(off_module), param_pairs(name_pairs, our_module))
@@ -266,6 +305,13 @@ def compare_iterations(ref, opts: dict, dtype, seed: int, batch: int, iterations
                 a, r = diff(src, sh, pairs)
                 rows.append((f"{what}: {label} {dt} vs official float64", dt, f"max update {update:.3g}", a,
                              a / max(update, 1e-30), float("nan"), r))
+    if off.head_pairs:
+        start = {n: p.detach() for n, p in build(ref, opts, dtype, seed)[0].heads.named_parameters()}
+        ours_t, off_t = dict(trainer.heads.named_parameters()), dict(off.G.named_parameters())
+        a, r = diff(ours_t, off_t, off.head_pairs)
+        update = max((ours_t[n].double() - start[n].double()).abs().max().item() for _, n in off.head_pairs)
+        rows.append((f"HSR heads after {iterations} it.", dt, f"max update {update:.3g}", a, a / max(update, 1e-30),
+                     float("nan"), r))
     d = abs(trainer.pl.pl_mean.item() - off.loss.pl_mean.item())
     rows.append((f"pl_mean after {iterations} it.", dt, f"{off.loss.pl_mean.item():.6g}", d,
                  d / max(abs(off.loss.pl_mean.item()), 1e-30), float("nan"), float("nan")))
@@ -315,7 +361,8 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True, help="a stylegan2-ada-pytorch checkout")
     parser.add_argument("--dtype", nargs="*", default=["float64", "float32"], choices=["float64", "float32"],
                         help="step comparisons to run (none: only --forward)")
-    parser.add_argument("--preset", default="demo", help="a preset name of lead_hsr.gan.networks (demo, paper256)")
+    parser.add_argument("--preset", default="demo",
+                        help="a preset name of lead_hsr.gan.networks (demo, paper256) or hsr64 (the --hsr default)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--mixing", type=float, nargs="+", default=[0.0, 1.0],
@@ -323,6 +370,8 @@ def main() -> None:
     parser.add_argument("--pl-interval", type=int, default=4)
     parser.add_argument("--r1-interval", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hsr", action="store_true",
+                        help="--reference is a val-iisc/HSR checkout: compare our HSR step with its loss and heads")
     parser.add_argument("--num-fp16-res", type=int, default=0,
                         help="> 0: the step comparison in the fp16 recipe (float32 only) at this num_fp16_res")
     parser.add_argument("--forward", metavar="PRESET",
@@ -330,15 +379,20 @@ def main() -> None:
                              "fp16 recipe (num_fp16_res 4); paper256 takes minutes on a CPU")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.hsr and args.preset == "demo":
+        args.preset = "hsr64"
     torch.set_num_threads(args.threads)
     print("| check | mixing | dtype | value | max abs diff | rel. diff | grad max abs diff | grad rel. diff |")
     print("|---|---:|---|---|---:|---:|---:|---:|")
     for dtype_name in args.dtype:
         dtype = getattr(torch, dtype_name)
-        ref = load_reference(args.reference)
+        ref = load_reference(args.reference, args.hsr)
         for mixing in args.mixing:
             fp16 = args.num_fp16_res > 0 and dtype == torch.float32
-            opts = dict(preset=get_preset(args.preset), batch=args.batch, ada=False, style_mixing=mixing,
+            preset = HSR64 if args.preset == "hsr64" else get_preset(args.preset)
+            hsr = (dict(extractor="vit_dino", extractor_weights="random", level_resolutions=[8, 16, 32, 64])
+                   if args.hsr else None)
+            opts = dict(preset=preset, hsr=hsr, batch=args.batch, ada=False, style_mixing=mixing,
                         precision="fp16" if fp16 else "none", num_fp16_res=args.num_fp16_res, gamma=1.0, pl_interval=args.pl_interval, r1_interval=args.r1_interval,
                         ema_kimg=0.01, ema_rampup=0.05, seed=args.seed)
             rows = compare_phases(ref, opts, dtype, args.seed, args.batch)
