@@ -27,7 +27,8 @@ from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
 from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, full_precision, load_batch, resolve_options, set_lr,
                                   total_steps, training_images)
-from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
+from lead_hsr.train import (RunConfig, autocast_for, ddp, grad_scaler_for, pick_device, step_generator, train,
+                            write_options_json)
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
 OUTPUT_STRIDE = 4  # thesis §3.3: features at 1/4 resolution (24x24 for 96x96 crops)
@@ -137,8 +138,12 @@ def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tenso
     return cl_dense_correlation_loss(feat, OUTPUT_STRIDE, float(opts["cl_temperature"]))
 
 
-def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps: int, device):
+def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps: int, device, scaler=None):
     """step_fn(step) for `train`: batch and augmentation come from (seed, step), so resume is exact.
+
+    Precision: the networks run under `autocast_for(device, precision)`; the losses compute their similarities
+    and softmaxes in full precision (dense_objectives). fp16 needs `scaler` (grad_scaler_for: its state is
+    checkpointed with the model); a step whose scaled gradients overflow is skipped, as torch's GradScaler does.
 
     Under torchrun every rank augments the whole global batch and keeps its share (pairs never straddle ranks:
     `pair_targets` pairs neighbours), BatchNorm uses global-batch statistics and gradients are averaged, so a
@@ -162,10 +167,16 @@ def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps:
         with autocast_for(device, opts["precision"]):
             loss = objective_loss(student, teacher, x, opts)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        ddp.average_gradients(student)
-        optimizer.step()
-        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
+        if scaler is None:
+            loss.backward()
+            ddp.average_gradients(student)
+            optimizer.step()
+            return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
+        scaler.scale(loss).backward()
+        ddp.average_gradients(student)  # scaled gradients: an overflow on any rank reaches every rank
+        scaler.step(optimizer)
+        scaler.update()
+        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr, "loss_scale": scaler.get_scale()}
 
     return step_fn
 
@@ -201,8 +212,11 @@ def _train_gradient_model(store, indices, teacher, opts, work_dir, time_budget_s
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),
                     checkpoint_every=int(opts["checkpoint_every"]), time_budget_s=time_budget_s,
                     log_every=int(opts["log_every"]), images_per_step=int(opts["batch"]))
-    train(cfg, {"model": student, "optimizer": optimizer},
-          make_step_fn(student, teacher, optimizer, store, indices, opts, steps, device))
+    state = {"model": student, "optimizer": optimizer}
+    scaler = None
+    if opts["precision"] == "fp16":  # only then: checkpoints of bf16/fp32 runs keep their old set of states
+        scaler = state["scaler"] = grad_scaler_for(device, "fp16")
+    train(cfg, state, make_step_fn(student, teacher, optimizer, store, indices, opts, steps, device, scaler))
     return student
 
 
