@@ -36,6 +36,14 @@ DEFAULT_CHUNK = 64  # source locations per chunk (24x24 = 576 locations -> 9 chu
 CL_TEMPERATURE = 7.0  # contrast-landmark train_feature_projector.py: --temperature 7 (softmax multiplier)
 CL_SOFTARGMAX_MUL = 7.0  # contrast-landmark FeatDistiller: spatial softmax multiplier of the projector output
 CL_DISTANCE_POWER = 0.5  # contrast-landmark dense_corr_loss(pow=0.5): penalty = distance ** 0.5
+# contrast-landmark README (train_feature_projector.py): "--softargmax_mul 7. --temperature 7. for --out_dim 128
+# or --out_dim 256, and --softargmax_mul 6.5 --temperature 8. for --out_dim 64" (searched on a validation set).
+CL_CONSTANTS_BY_DIM = {64: (6.5, 8.0)}  # dim -> (softargmax_mul, temperature); other dims: (7, 7)
+
+
+def cl_constants(dim: int) -> tuple[float, float]:
+    """(projector softargmax multiplier, dense-loss temperature) CL used for an output width `dim`."""
+    return CL_CONSTANTS_BY_DIM.get(int(dim), (CL_SOFTARGMAX_MUL, CL_TEMPERATURE))
 
 
 def _full(x: torch.Tensor) -> torch.Tensor:
@@ -166,8 +174,9 @@ def pair_targets(x: torch.Tensor) -> torch.Tensor:
 
 class CLProjector(nn.Module):
     """ContrastLandmarks stage-2 'feature distiller': 1x1 conv (hypercolumn -> C, with bias) followed by a
-    spatial softmax over the h*w locations of each output channel with multiplier 7 (their default mode).
-    The conv runs under the caller's autocast, the softmax in full precision."""
+    spatial softmax over the h*w locations of each output channel with multiplier `softargmax_mul` (their
+    default mode; 7, or 6.5 for C = 64: `cl_constants`). The conv runs under the caller's autocast, the
+    softmax in full precision."""
 
     def __init__(self, in_dim: int, dim: int, softargmax_mul: float = CL_SOFTARGMAX_MUL):
         super().__init__()
@@ -188,6 +197,8 @@ def cl_dense_correlation_loss(feat: torch.Tensor, stride: float, temperature: fl
 
     For each location u: softmax_v(temperature * cos(f^u, f^v)) over the same image's locations, weighted by
     the input-pixel distance ||pos_u - pos_v|| ** power (pos = grid index * stride); mean over u and batch.
+    Their dense_corr_loss (stride = input size // feature size) on the projector output, whose single
+    "layer" is L2-normalised per location (layer_wise_normalize with one block): bench/compare_landmarks.py.
     """
     b, _, h, w = feat.shape
     with no_autocast(feat):
