@@ -8,7 +8,6 @@ ROUNDING_FACTOR = 4 x floor. The bugs these tests exist for (a loss computed in 
 still scaled by 2^16, inf/NaN, a step skipped for good, a GradScaler not restored on resume) are far beyond
 it. The losses themselves run in full precision under autocast: there the comparison is exact.
 """
-import copy
 
 import pytest
 import torch
@@ -75,7 +74,6 @@ def _stage2_step(store_path, teacher_path, objective, precision, round_to=None, 
     """{name: gradient} of the first real step_fn step (lr 0: the weights stay, .grad is what the step applied) and
     its scalars. round_to: instead an fp32 step whose input batch and weights (student and teacher) are first
     rounded to that dtype: the rounding floor. init_scale: fp16's first GradScaler scale (see the test)."""
-    from lead_hsr.data.store import open_store
     opts = stage2._resolve(TINY | {"objective": objective, "precision": precision, "lr": 0.0, "weight_decay": 0.0})
     teacher = stage2._teacher(teacher_path, "cpu")
     torch.manual_seed(0)
