@@ -6,7 +6,7 @@ A weights file (written atomically by stage1/stage2, loaded with torch.load(weig
 - hypercolumn: a stage-1 backbone (BYOL, MoCo or random init); features = its hypercolumns (960/3840-d);
 - fpn: a stage-2 DenseNet (encoder + FPN + head, trained with the LEAD or the CL objective); features = its
   C-d output upsampled;
-- cl: frozen stage-1 backbone + CLProjector applied to its hypercolumns;
+- cl: frozen stage-1 backbone + CLProjector applied to its hypercolumns (config `softargmax_mul`, default 7);
 - nmf: frozen stage-1 backbone + NMF codes of its hypercolumns.
 Evaluation (regressor, matching) only calls `load_dense_model` and `extract_features`.
 """
@@ -23,7 +23,7 @@ from torch import nn
 from lead_hsr.data.geometry import normalize_images
 from lead_hsr.errors import InputError
 from lead_hsr.lead.backbones import build_backbone
-from lead_hsr.lead.dense_objectives import CLProjector
+from lead_hsr.lead.dense_objectives import CL_SOFTARGMAX_MUL, CLProjector
 from lead_hsr.lead.fpn import DenseNet
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import NMFProjector
@@ -86,7 +86,9 @@ def build_dense_model(kind: str, arch: str, config: dict, state_dict: dict | Non
         backbone = build_backbone(arch)
         projector = None
         if kind == "cl":
-            projector = CLProjector(sum(backbone.stage_dims), int(config["dim"]))
+            # files written before the multiplier was a setting used 7 (CL_SOFTARGMAX_MUL) at every width
+            projector = CLProjector(sum(backbone.stage_dims), int(config["dim"]),
+                                    float(config.get("softargmax_mul", CL_SOFTARGMAX_MUL)))
         elif kind == "nmf":
             projector = NMFProjector(torch.zeros(int(config["dim"]), sum(backbone.stage_dims)))
         model = DenseFeatureModel(kind, arch, config, backbone, projector)

@@ -13,9 +13,18 @@ Sharpening for weak teachers (DESIGN §4.4: a briefly trained teacher's cosine s
 together, so softmax(cos/0.05) targets are nearly flat): `teacher_tau` (a lower teacher temperature sharpens
 p) and `center_teacher` (subtract the batch-mean hypercolumn before the cosine, which spreads similarities
 that a shared component compresses). Paper defaults are the thesis's: teacher_tau = tau = 0.05, no centring.
+
+Precision: every loss here computes its similarities, softmaxes and sums in full precision (autocast disabled
+inside, bf16/fp16 inputs promoted to float32). Under CPU autocast a matmul returns bf16/fp16 and softmax keeps
+that dtype, so cos/tau (tau = 0.05: a logit error of up to 20 x 2^-9 per similarity) and the cross-entropy ran in
+low precision: on fp32 random 16-d features (24x24, batch 4) the LEAD loss's gradient differed from fp32 by 1.8%
+(bf16) / 0.4% (fp16), the CL loss value by 1.7e-5 (bf16); now both are identical to their fp32 values. The
+networks in front of the losses still run under the caller's autocast (tests/lead/test_precision.py).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +36,27 @@ DEFAULT_CHUNK = 64  # source locations per chunk (24x24 = 576 locations -> 9 chu
 CL_TEMPERATURE = 7.0  # contrast-landmark train_feature_projector.py: --temperature 7 (softmax multiplier)
 CL_SOFTARGMAX_MUL = 7.0  # contrast-landmark FeatDistiller: spatial softmax multiplier of the projector output
 CL_DISTANCE_POWER = 0.5  # contrast-landmark dense_corr_loss(pow=0.5): penalty = distance ** 0.5
+# contrast-landmark README (train_feature_projector.py): "--softargmax_mul 7. --temperature 7. for --out_dim 128
+# or --out_dim 256, and --softargmax_mul 6.5 --temperature 8. for --out_dim 64" (searched on a validation set).
+CL_CONSTANTS_BY_DIM = {64: (6.5, 8.0)}  # dim -> (softargmax_mul, temperature); other dims: (7, 7)
+
+
+def cl_constants(dim: int) -> tuple[float, float]:
+    """(projector softargmax multiplier, dense-loss temperature) CL used for an output width `dim`."""
+    return CL_CONSTANTS_BY_DIM.get(int(dim), (CL_SOFTARGMAX_MUL, CL_TEMPERATURE))
+
+
+def _full(x: torch.Tensor) -> torch.Tensor:
+    """bf16/fp16 -> float32; float32/float64 unchanged."""
+    return x if x.dtype in (torch.float32, torch.float64) else x.float()
+
+
+def no_autocast(x: torch.Tensor):
+    """Context that turns autocast off on `x`'s device (the loss arithmetic below runs in full precision); a
+    no-op where autocast does not exist (the meta device of lead_hsr.metrics.budget)."""
+    if not torch.amp.is_autocast_available(x.device.type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=x.device.type, enabled=False)
 
 
 def flatten_unit(feat: torch.Tensor) -> torch.Tensor:
@@ -96,22 +126,24 @@ def lead_loss(student_src: torch.Tensor, student_tgt: torch.Tensor, teacher_src:
         raise ValueError(f"student grid {tuple(student_src.shape[-2:])} != teacher grid "
                          f"{tuple(teacher_src.shape[-2:])}: extract hypercolumns at the feature-map size")
     teacher_tau = tau if teacher_tau is None else teacher_tau
-    s_src, s_tgt = flatten_unit(student_src), flatten_unit(student_tgt)
-    with torch.no_grad():
-        teacher = _TeacherCosines(teacher_src.detach(), teacher_tgt.detach(), center_teacher)
-    batch, n = s_src.shape[:2]
-    total = s_src.new_zeros(())
-    for start in range(0, n, chunk_size):
-        rows = slice(start, start + chunk_size)
+    with no_autocast(student_src):
+        s_src, s_tgt = flatten_unit(_full(student_src)), flatten_unit(_full(student_tgt))
         with torch.no_grad():
-            teacher_rows = teacher.rows(rows)
-        args = (s_src[:, rows], s_tgt, teacher_rows, tau, teacher_tau)
-        if torch.is_grad_enabled() and s_src.requires_grad:
-            # recompute the student block in backward instead of keeping every block's graph alive
-            total = total + checkpoint(_chunk_cross_entropy, *args, use_reentrant=False)
-        else:
-            total = total + _chunk_cross_entropy(*args)
-    return total / (batch * n)
+            teacher = _TeacherCosines(_full(teacher_src.detach()), _full(teacher_tgt.detach()), center_teacher)
+        batch, n = s_src.shape[:2]
+        total = s_src.new_zeros(())
+        for start in range(0, n, chunk_size):
+            rows = slice(start, start + chunk_size)
+            with torch.no_grad():
+                teacher_rows = teacher.rows(rows)
+            args = (s_src[:, rows], s_tgt, teacher_rows, tau, teacher_tau)
+            if torch.is_grad_enabled() and s_src.requires_grad:
+                # recompute the student block in backward instead of keeping every block's graph alive
+                # (non-reentrant checkpointing recomputes under the autocast state of this forward: off)
+                total = total + checkpoint(_chunk_cross_entropy, *args, use_reentrant=False)
+            else:
+                total = total + _chunk_cross_entropy(*args)
+        return total / (batch * n)
 
 
 def lead_loss_naive(student_src, student_tgt, teacher_src, teacher_tgt, tau: float = LEAD_TAU,
@@ -142,7 +174,9 @@ def pair_targets(x: torch.Tensor) -> torch.Tensor:
 
 class CLProjector(nn.Module):
     """ContrastLandmarks stage-2 'feature distiller': 1x1 conv (hypercolumn -> C, with bias) followed by a
-    spatial softmax over the h*w locations of each output channel with multiplier 7 (their default mode)."""
+    spatial softmax over the h*w locations of each output channel with multiplier `softargmax_mul` (their
+    default mode; 7, or 6.5 for C = 64: `cl_constants`). The conv runs under the caller's autocast, the
+    softmax in full precision."""
 
     def __init__(self, in_dim: int, dim: int, softargmax_mul: float = CL_SOFTARGMAX_MUL):
         super().__init__()
@@ -153,7 +187,8 @@ class CLProjector(nn.Module):
     def forward(self, hyper: torch.Tensor) -> torch.Tensor:
         out = self.conv(hyper)
         b, c, h, w = out.shape
-        return torch.softmax(self.softargmax_mul * out.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
+        with no_autocast(out):
+            return torch.softmax(self.softargmax_mul * _full(out).reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
 
 
 def cl_dense_correlation_loss(feat: torch.Tensor, stride: float, temperature: float = CL_TEMPERATURE,
@@ -162,12 +197,17 @@ def cl_dense_correlation_loss(feat: torch.Tensor, stride: float, temperature: fl
 
     For each location u: softmax_v(temperature * cos(f^u, f^v)) over the same image's locations, weighted by
     the input-pixel distance ||pos_u - pos_v|| ** power (pos = grid index * stride); mean over u and batch.
+    Their dense_corr_loss (stride = input size // feature size) on the projector output, whose single
+    "layer" is L2-normalised per location (layer_wise_normalize with one block): bench/compare_landmarks.py.
     """
     b, _, h, w = feat.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=feat.device), torch.arange(w, device=feat.device),
-                            indexing="ij")
-    pos = torch.stack([ys.flatten(), xs.flatten()], 1).to(feat.dtype) * stride
-    distance = torch.cdist(pos, pos).pow(power)
-    unit = flatten_unit(feat)
-    attention = torch.softmax(temperature * unit @ unit.transpose(1, 2), dim=-1)
-    return (attention * distance).sum() / (b * h * w)
+    with no_autocast(feat):
+        feat = _full(feat)
+        ys, xs = torch.meshgrid(torch.arange(h, device=feat.device), torch.arange(w, device=feat.device),
+                                indexing="ij")
+        pos = torch.stack([ys.flatten(), xs.flatten()], 1).to(feat.dtype) * stride
+        distance = torch.cdist(pos, pos).pow(power)
+        unit = flatten_unit(feat)
+        attention = torch.softmax(temperature * unit @ unit.transpose(1, 2), dim=-1)
+        return (attention * distance).sum() / (b * h * w)
+

@@ -6,11 +6,23 @@
       -> per-landmark bias-free Linear(100 -> 2)  -> K landmarks in [-1, 1]
     loss = smooth_l1(10 * pred, 10 * gt) (or "l2": mse of the same; the thesis text says L2).
 
-Coordinates: [-1, 1] with the align_corners=False convention, u = (2x + 1) / S - 1 for pixel x of an S-px
-crop, and the soft-argmax grid puts feature cell i at (2i + 1) / w - 1. Both describe the same physical point
-for bilinearly upsampled hypercolumns (also align_corners=False), whatever h, w and S are. (DVE used
-u = 2x / (S - 1) - 1 with a linspace grid; IOD errors are unaffected, being ratios of distances.)
-Checkpoints are never selected on test data: the regressor trains for a fixed number of steps.
+Coordinates (`coordinates`, a named setting):
+- "dve" (default: the DVE/CL code that produced the published numbers): landmark pixel x of an S-px crop is
+  u = 2x / (S - 1) - 1 (their kp_normalize) and the soft-argmax grid is torch.linspace(-1, 1, w) over the
+  feature map (cell i at 2i / (w - 1) - 1).
+- "centres": align_corners=False both ways, u = (2x + 1) / S - 1 and cell i at (2i + 1) / w - 1: the same
+  physical point for bilinearly upsampled (align_corners=False) features, whatever h, w and S are.
+The two differ by a per-axis scale (S (w - 1) / (w (S - 1)) between the grids, 0.99 for 48 cells of 96 px;
+S / (S - 1) between the targets) that the bias-free Linear(100 -> 2) absorbs exactly, so the model family is the
+same; what differs is where the smooth-L1 kink falls (1% in u) and the init. IOD errors are ratios of distances
+in one convention, unaffected. bench/compare_landmarks.py runs DVE's IntermediateKeypointPredictor beside both.
+Checkpoints are never selected on test data (both baselines keep the epoch with the best test error; DESIGN §5):
+the regressor trains for a fixed number of steps.
+
+Precision (`precision`: none | bf16 | fp16): autocast covers the 1x1 projection (the one large product, C x
+K*50 per cell); the x100 soft-argmax, the Linear and the loss run in full precision. fp16 uses a GradScaler
+(checkpointed). The paper config keeps "none": a bf16 projection rounds each dot product by ~2^-9 of its size,
+which the x100 multiplier turns into softmax-logit errors of O(1) (bench/compare_landmarks.py, bench/README.md).
 """
 from __future__ import annotations
 
@@ -27,12 +39,16 @@ import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
 from lead_hsr.lead import tps
-from lead_hsr.train import RunConfig, batch_indices, seed_everything, step_generator, train
+from lead_hsr.train import (RunConfig, autocast_for, batch_indices, grad_scaler_for, seed_everything,
+                            step_generator, train)
+from lead_hsr.train.device import AUTOCAST_DTYPES
 
 N_INTERMEDIATE = 50       # DVE/CL keypoint configs: num_intermediate_points 50 (thesis: "50 filters")
 SOFTARGMAX_MUL = 100.0    # DVE keypoint configs: softargmax_mul 100.0 on raw (unnormalised) dot products
 LOSS_SCALE = 10.0         # DVE keypoint configs: regression_loss alpha 10 -> smooth_l1(10 * pred, 10 * gt)
 LOSSES = ("smooth_l1", "l2")
+COORDINATES = ("dve", "centres")  # see the module docstring; "dve" produced the published numbers
+PRECISIONS = tuple(AUTOCAST_DTYPES)
 LEARNING_RATE = 1e-3      # CL README eval_face.py: --learning_rate 0.001 (DVE configs: Adam lr 0.001)
 WEIGHT_DECAY = 5e-4       # CL README eval_face.py: --weight_decay 0.0005 (DVE configs: 0.0005)
 ADAM_BETAS = (0.5, 0.999)  # CL eval_face.py defaults: --beta1 0.5 --beta2 0.999 (with --adam)
@@ -59,10 +75,18 @@ class RegressorOptions:
     # std of the 1x1 filters at init. With unit-length descriptor blocks, std 1 x softargmax 100 makes every
     # softmax nearly one-hot at init (slow to learn); a smaller value is a documented demo-scale knob.
     filter_init_std: float = FILTER_INIT_STD
+    coordinates: str = "dve"   # [-1, 1] convention of targets and soft-argmax grid (module docstring)
+    precision: str = "none"    # autocast of the 1x1 projection: none | bf16 | fp16 (module docstring)
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise InputError(f"regressor loss {self.loss!r}: expected one of {LOSSES}; fix the config value")
+        if self.coordinates not in COORDINATES:
+            raise InputError(f"regressor coordinates {self.coordinates!r}: expected one of {COORDINATES}; "
+                             "fix the config value")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"regressor precision {self.precision!r}: expected one of {PRECISIONS}; "
+                             "fix the config value")
         if self.batch_size < 1 or self.n_intermediate < 1 or not self.filter_init_std > 0:
             raise InputError(f"regressor options: need batch_size >= 1, n_intermediate >= 1, filter_init_std > 0; "
                              f"got {self}")
@@ -77,25 +101,48 @@ class RegressorOptions:
         return json.loads(json.dumps(asdict(self)))  # plain JSON types, for write_options_json
 
 
-def pixels_to_unit(landmarks: torch.Tensor, image_size: int) -> torch.Tensor:
-    """Pixel (x, y) in an S x S crop -> [-1, 1] (align_corners=False: u = (2x + 1) / S - 1)."""
+def _check_coordinates(coordinates: str) -> None:
+    if coordinates not in COORDINATES:
+        raise InputError(f"regressor coordinates {coordinates!r}: expected one of {COORDINATES}")
+
+
+def pixels_to_unit(landmarks: torch.Tensor, image_size: int, coordinates: str) -> torch.Tensor:
+    """Pixel (x, y) in an S x S crop -> [-1, 1]: "centres" u = (2x + 1) / S - 1 (align_corners=False),
+    "dve" u = 2x / (S - 1) - 1 (DVE/CL kp_normalize)."""
+    _check_coordinates(coordinates)
+    if coordinates == "dve":
+        return 2.0 * landmarks / (image_size - 1) - 1.0
     return (2.0 * landmarks + 1.0) / image_size - 1.0
 
 
-def unit_to_pixels(points: torch.Tensor, image_size: int) -> torch.Tensor:
+def unit_to_pixels(points: torch.Tensor, image_size: int, coordinates: str) -> torch.Tensor:
+    """Inverse of `pixels_to_unit`."""
+    _check_coordinates(coordinates)
+    if coordinates == "dve":
+        return (points + 1.0) * (image_size - 1) / 2.0
     return ((points + 1.0) * image_size - 1.0) / 2.0
 
 
-def cell_centres(size: int, device=None) -> torch.Tensor:
-    """[-1, 1] coordinates of the centres of `size` cells (align_corners=False)."""
-    return (2.0 * torch.arange(size, device=device, dtype=torch.float32) + 1.0) / size - 1.0
+def cell_centres(size: int, coordinates: str, device=None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[-1, 1] coordinates of `size` feature cells: their centres (align_corners=False), or for "dve"
+    torch.linspace(-1, 1, size) (DVE's soft-argmax grid)."""
+    _check_coordinates(coordinates)
+    if coordinates == "dve":
+        return torch.linspace(-1.0, 1.0, size, device=device, dtype=dtype)
+    return (2.0 * torch.arange(size, device=device, dtype=dtype) + 1.0) / size - 1.0
 
 
 class LandmarkRegressor(nn.Module):
+    """Parameters: `project` (1x1 conv weight, K*I x C x 1 x 1; DVE inner_conv) and `combine` (K x 2 x 2I: the
+    per-landmark Linear weights; DVE reg_conv, a grouped 1x1 conv of weight 2K x 2I x 1 x 1)."""
+
     def __init__(self, in_dim: int, n_landmarks: int, n_intermediate: int = N_INTERMEDIATE,
-                 softargmax_mul: float = SOFTARGMAX_MUL, filter_init_std: float = FILTER_INIT_STD):
+                 softargmax_mul: float = SOFTARGMAX_MUL, filter_init_std: float = FILTER_INIT_STD,
+                 coordinates: str = "dve"):
         super().__init__()
+        _check_coordinates(coordinates)
         self.n_landmarks, self.n_intermediate, self.softargmax_mul = n_landmarks, n_intermediate, softargmax_mul
+        self.coordinates = coordinates
         self.project = nn.Conv2d(in_dim, n_landmarks * n_intermediate, kernel_size=1, bias=False)
         nn.init.normal_(self.project.weight, std=filter_init_std)
         # one bias-free Linear(2 * n_intermediate -> 2) per landmark, stored as K x 2 x (2 * n_intermediate)
@@ -103,18 +150,33 @@ class LandmarkRegressor(nn.Module):
         self.combine = nn.Parameter(torch.stack(linear))
 
     def intermediate_points(self, feats: torch.Tensor) -> torch.Tensor:
-        """N x K x n_intermediate x 2 soft-argmax points in [-1, 1]."""
+        """N x K x n_intermediate x 2 soft-argmax points in [-1, 1].
+
+        Descriptors are cast to the parameters' dtype (cached float16 maps -> float32; float64 models stay
+        float64). Only the projection runs under a caller's autocast; everything after it in full precision."""
         n, _, height, width = feats.shape
-        logits = self.project(feats.float()).flatten(2) * self.softargmax_mul     # N x (K*I) x (h*w)
-        weights = logits.softmax(dim=2).view(n, -1, height, width)
-        xs = (weights.sum(dim=2) * cell_centres(width, feats.device)).sum(dim=2)  # marginal over rows
-        ys = (weights.sum(dim=3) * cell_centres(height, feats.device)).sum(dim=2)
-        return torch.stack([xs, ys], dim=2).view(n, self.n_landmarks, self.n_intermediate, 2)
+        dtype = self.project.weight.dtype
+        dots = self.project(feats.to(dtype))
+        with _no_autocast(feats.device):
+            logits = dots.to(dtype).flatten(2) * self.softargmax_mul             # N x (K*I) x (h*w)
+            weights = logits.softmax(dim=2).view(n, -1, height, width)
+            grid_x = cell_centres(width, self.coordinates, feats.device, dtype)
+            grid_y = cell_centres(height, self.coordinates, feats.device, dtype)
+            xs = (weights.sum(dim=2) * grid_x).sum(dim=2)  # marginal over rows
+            ys = (weights.sum(dim=3) * grid_y).sum(dim=2)
+            return torch.stack([xs, ys], dim=2).view(n, self.n_landmarks, self.n_intermediate, 2)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        """N x C x h x w descriptors -> N x K x 2 landmarks in [-1, 1]."""
+        """N x C x h x w descriptors -> N x K x 2 landmarks in [-1, 1] (`self.coordinates`)."""
         points = self.intermediate_points(feats).flatten(2)                    # N x K x (2I): x0, y0, x1, ...
-        return torch.einsum("nkj,koj->nko", points, self.combine)
+        with _no_autocast(feats.device):
+            return torch.einsum("nkj,koj->nko", points, self.combine)
+
+
+def _no_autocast(device: torch.device):
+    if not torch.amp.is_autocast_available(device.type):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, enabled=False)
 
 
 def regression_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "smooth_l1",
@@ -144,12 +206,20 @@ def _check_inputs(feats, landmarks: torch.Tensor) -> None:
 
 
 def _augment(feats: torch.Tensor, unit_landmarks: torch.Tensor, strength: tps.TpsStrength,
-             generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """TPS-warp descriptor maps and their [-1, 1] landmarks together (warps are resolution independent)."""
+             generator: torch.Generator, image_size: int, coordinates: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """TPS-warp descriptor maps and their [-1, 1] landmarks together (warps are resolution independent).
+
+    The warp acts on the physical grid (align_corners=False: the maps' pixels), so "dve" landmarks go through
+    crop pixels to "centres" and back."""
     height, width = feats.shape[-2:]
-    map_pixels = tps.unit_to_pixels(unit_landmarks.double().cpu(), width, height)
-    warped, moved = tps.random_warp_batch(feats, map_pixels, strength, generator)
-    return warped, tps.pixels_to_unit(moved, width, height).to(unit_landmarks)
+    physical = unit_landmarks.double().cpu()
+    if coordinates != "centres":
+        physical = pixels_to_unit(unit_to_pixels(physical, image_size, coordinates), image_size, "centres")
+    warped, moved = tps.random_warp_batch(feats, tps.unit_to_pixels(physical, width, height), strength, generator)
+    moved = tps.pixels_to_unit(moved, width, height)
+    if coordinates != "centres":
+        moved = pixels_to_unit(unit_to_pixels(moved, image_size, "centres"), image_size, coordinates)
+    return warped, moved.to(unit_landmarks)
 
 
 @contextlib.contextmanager
@@ -186,29 +256,42 @@ def fit_regressor(train_feats: torch.Tensor, train_landmarks: torch.Tensor, imag
     device = torch.device(device)
     seed_everything(seed)
     model = LandmarkRegressor(train_feats.shape[1], train_landmarks.shape[1], options.n_intermediate,
-                              options.softargmax_mul, options.filter_init_std).to(device)
+                              options.softargmax_mul, options.filter_init_std, options.coordinates).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=options.lr, betas=options.betas,
                                  weight_decay=options.weight_decay)
     eta_min = options.lr * COSINE_MIN_LR_FACTOR if options.cosine_schedule else options.lr
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(steps, 1), eta_min=eta_min)
-    unit_landmarks = pixels_to_unit(train_landmarks.float(), image_size)
+    unit_landmarks = pixels_to_unit(train_landmarks.float(), image_size, options.coordinates)
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    scaler = None
+    if options.precision == "fp16":  # only then, so checkpoints of the other precisions keep their states
+        scaler = state["scaler"] = grad_scaler_for(device, "fp16")
 
     def step_fn(step: int) -> dict[str, float]:
         idx = torch.from_numpy(batch_indices(len(train_feats), options.batch_size, step, seed))
         feats, target = _rows(train_feats, idx), unit_landmarks[idx]
         if options.tps_strength is not None:
-            feats, target = _augment(feats, target, options.tps_strength, step_generator(seed, step, stream=1))
-        loss = regression_loss(model(feats.to(device)), target.to(device), options.loss, options.loss_scale)
+            feats, target = _augment(feats, target, options.tps_strength, step_generator(seed, step, stream=1),
+                                     image_size, options.coordinates)
+        with autocast_for(device, options.precision):
+            pred = model(feats.to(device))
+        loss = regression_loss(pred, target.to(device), options.loss, options.loss_scale)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         scheduler.step()
         scalars = {"loss": loss.item(), "lr": scheduler.get_last_lr()[0]}
+        if scaler is not None:
+            scalars["loss_scale"] = scaler.get_scale()
         if validation is not None and ((step + 1) % val_every == 0 or step + 1 == steps):
             scalars["val_loss"] = _validation_loss(model, *validation, image_size, options, device)
         return scalars
 
-    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     with tempfile.TemporaryDirectory(prefix="regressor-") as scratch:
         cfg = RunConfig(work_dir=Path(work_dir or scratch), total_steps=steps, seed=seed,
                         checkpoint_every=checkpoint_every, time_budget_s=time_budget_s, log_every=log_every,
@@ -221,8 +304,9 @@ def fit_regressor(train_feats: torch.Tensor, train_landmarks: torch.Tensor, imag
 @torch.no_grad()
 def _validation_loss(model, feats, landmarks, image_size: int, options: RegressorOptions, device) -> float:
     pred = predict(model, feats, image_size, device=device)
-    target = pixels_to_unit(torch.as_tensor(landmarks).float(), image_size)
-    loss = regression_loss(pixels_to_unit(pred, image_size), target, options.loss, options.loss_scale).item()
+    target = pixels_to_unit(torch.as_tensor(landmarks).float(), image_size, options.coordinates)
+    loss = regression_loss(pixels_to_unit(pred, image_size, options.coordinates), target, options.loss,
+                           options.loss_scale).item()
     model.train()
     return loss
 
@@ -238,7 +322,7 @@ def predict(model: LandmarkRegressor, feats: torch.Tensor, image_size: int, batc
     with flush_denormals():
         out = [model(_rows(feats, slice(i, i + batch_size)).to(device)).cpu()
                for i in range(0, len(feats), batch_size)]
-    return unit_to_pixels(torch.cat(out), image_size)
+    return unit_to_pixels(torch.cat(out), image_size, model.coordinates)
 
 
 def regressor_flops(in_dim: int, n_landmarks: int, height: int, width: int,

@@ -20,16 +20,19 @@ from lead_hsr.data.geometry import normalize_images
 from lead_hsr.errors import InputError
 from lead_hsr.lead.augment import AugmentConfig, augment_view, center_crop
 from lead_hsr.lead.dense_model import build_dense_model, load_dense_model, save_dense_weights
-from lead_hsr.lead.dense_objectives import (DEFAULT_CHUNK, LEAD_TAU, CL_TEMPERATURE, cl_dense_correlation_loss,
+from lead_hsr.lead.dense_objectives import (DEFAULT_CHUNK, LEAD_TAU, cl_constants, cl_dense_correlation_loss,
                                             lead_loss, pair_targets)
 from lead_hsr.lead.fpn import FPN_DIM, HEAD_VARIANTS
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
 from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, full_precision, load_batch, resolve_options, set_lr,
                                   total_steps, training_images)
-from lead_hsr.train import RunConfig, autocast_for, ddp, pick_device, step_generator, train, write_options_json
+from lead_hsr.train import (RunConfig, autocast_for, ddp, grad_scaler_for, pick_device, step_generator, train,
+                            write_options_json)
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
+CL_ADAM_BETAS = (0.5, 0.999)  # contrast-landmark train_feature_projector.py: --beta1 0.5 --beta2 0.999 with --adam
+TORCH_ADAM_BETAS = (0.9, 0.999)  # LEAD's stage 2: the thesis names no betas; torch's default
 OUTPUT_STRIDE = 4  # thesis §3.3: features at 1/4 resolution (24x24 for 96x96 crops)
 # Stage-2 augmentation: crops and flips only. Pairs are two different images (thesis §3.2.3), so photometric
 # invariance is already the teacher's; the thesis does not list stage-2 augmentations.
@@ -41,6 +44,7 @@ DEFAULTS = {
     "batch": 256,
     "lr": 1e-3,  # Adam; lead: not stated in the thesis; cl: CL train_feature_projector.py default 1e-3
     "weight_decay": None,  # None -> cl/cl_fpn: 5e-4 (CL train_feature_projector.py default); lead: 0
+    "betas": None,  # Adam betas; None -> cl: (0.5, 0.999) (CL train_feature_projector.py --adam); else torch's
     "dim": 64,  # thesis §3.3: C = 64 (Table 3.1 also 128/256)
     "proj_head": "256",  # hidden width of g^D (ablation: none / 64 / 256)
     "fpn_dim": FPN_DIM,
@@ -48,7 +52,8 @@ DEFAULTS = {
     "teacher_tau": None,  # None -> tau (thesis); a lower value sharpens weak demo teachers (DESIGN §4.4)
     "center_teacher": False,  # thesis: False; True removes the batch-mean hypercolumn before the cosine
     "teacher_norm": "none",  # hypercolumn normalisation before the cosine: thesis = plain cosine ("none")
-    "cl_temperature": CL_TEMPERATURE,
+    "cl_temperature": None,  # None -> CL README per dim: 8 for dim 64, else 7 (dense_objectives.cl_constants)
+    "cl_softargmax_mul": None,  # None -> CL README per dim: 6.5 for dim 64, else 7 (the cl projector's softmax)
     "nmf_images": 256,  # images whose hypercolumns fit the NMF basis
     "nmf_vectors": 20000,  # random subsample of their hypercolumn vectors (bounds the fit's cost)
     "nmf_iters": FIT_ITERS,
@@ -73,6 +78,13 @@ def _resolve(options) -> dict:
     opts["proj_head"] = str(opts["proj_head"])
     if opts["weight_decay"] is None:
         opts["weight_decay"] = 5e-4 if objective in ("cl", "cl_fpn") else 0.0
+    if opts["betas"] is None:
+        opts["betas"] = list(CL_ADAM_BETAS if objective == "cl" else TORCH_ADAM_BETAS)
+    softargmax_mul, temperature = cl_constants(int(opts["dim"]))
+    if opts["cl_temperature"] is None:
+        opts["cl_temperature"] = temperature
+    if opts["cl_softargmax_mul"] is None:
+        opts["cl_softargmax_mul"] = softargmax_mul
     if opts["crop"] % OUTPUT_STRIDE:
         raise InputError(f"LEAD stage-2 options: crop={opts['crop']} must be divisible by {OUTPUT_STRIDE}.")
     return opts
@@ -96,7 +108,8 @@ def _student(opts: dict, teacher) -> torch.nn.Module:
         model = build_dense_model("fpn", arch, config)
         model.net.encoder.load_state_dict(teacher.net.state_dict())  # thesis: encoder initialised from stage 1
     else:
-        config = {"dim": int(opts["dim"]), "hypercolumn_norm": opts["teacher_norm"]}
+        config = {"dim": int(opts["dim"]), "hypercolumn_norm": opts["teacher_norm"],
+                  "softargmax_mul": float(opts["cl_softargmax_mul"])}
         model = build_dense_model("cl", arch, config)
         model.net.load_state_dict(teacher.net.state_dict())
         model.net.requires_grad_(False)
@@ -137,8 +150,12 @@ def objective_loss(student, teacher, x: torch.Tensor, opts: dict) -> torch.Tenso
     return cl_dense_correlation_loss(feat, OUTPUT_STRIDE, float(opts["cl_temperature"]))
 
 
-def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps: int, device):
+def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps: int, device, scaler=None):
     """step_fn(step) for `train`: batch and augmentation come from (seed, step), so resume is exact.
+
+    Precision: the networks run under `autocast_for(device, precision)`; the losses compute their similarities
+    and softmaxes in full precision (dense_objectives). fp16 needs `scaler` (grad_scaler_for: its state is
+    checkpointed with the model); a step whose scaled gradients overflow is skipped, as torch's GradScaler does.
 
     Under torchrun every rank augments the whole global batch and keeps its share (pairs never straddle ranks:
     `pair_targets` pairs neighbours), BatchNorm uses global-batch statistics and gradients are averaged, so a
@@ -162,10 +179,16 @@ def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps:
         with autocast_for(device, opts["precision"]):
             loss = objective_loss(student, teacher, x, opts)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        ddp.average_gradients(student)
-        optimizer.step()
-        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
+        if scaler is None:
+            loss.backward()
+            ddp.average_gradients(student)
+            optimizer.step()
+            return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
+        scaler.scale(loss).backward()
+        ddp.average_gradients(student)  # scaled gradients: an overflow on any rank reaches every rank
+        scaler.step(optimizer)
+        scaler.update()
+        return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr, "loss_scale": scaler.get_scale()}
 
     return step_fn
 
@@ -197,12 +220,16 @@ def _train_gradient_model(store, indices, teacher, opts, work_dir, time_budget_s
     opts["total_steps"] = steps
     student = ddp.sync_batchnorm(_student(opts, teacher).to(device), device)
     params = [p for p in student.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]))
+    optimizer = torch.optim.Adam(params, lr=float(opts["lr"]), weight_decay=float(opts["weight_decay"]),
+                                 betas=tuple(float(b) for b in opts["betas"]))
     cfg = RunConfig(work_dir=Path(work_dir), total_steps=steps, seed=int(opts["seed"]),
                     checkpoint_every=int(opts["checkpoint_every"]), time_budget_s=time_budget_s,
                     log_every=int(opts["log_every"]), images_per_step=int(opts["batch"]))
-    train(cfg, {"model": student, "optimizer": optimizer},
-          make_step_fn(student, teacher, optimizer, store, indices, opts, steps, device))
+    state = {"model": student, "optimizer": optimizer}
+    scaler = None
+    if opts["precision"] == "fp16":  # only then: checkpoints of bf16/fp32 runs keep their old set of states
+        scaler = state["scaler"] = grad_scaler_for(device, "fp16")
+    train(cfg, state, make_step_fn(student, teacher, optimizer, store, indices, opts, steps, device, scaler))
     return student
 
 

@@ -132,6 +132,40 @@ def test_moco_queue_ring_buffer_and_momentum():
     assert loss.item() > 0 and int(model.queue_ptr) == 3
 
 
+def test_cl_constants_per_width_are_the_readme_values():
+    # contrast-landmark README: softargmax_mul 6.5 / temperature 8 for out_dim 64, 7 / 7 for 128 and 256
+    assert do.cl_constants(64) == (6.5, 8.0)
+    assert do.cl_constants(128) == do.cl_constants(256) == do.cl_constants(16) == (7.0, 7.0)
+
+
+def test_cl_loss_float64_against_a_loop_and_gradcheck():
+    """Their dense_corr_loss written out (float64): per image, softmax over v of T * cos(f_u, f_v) times
+    (stride * grid distance) ** 0.5, summed, divided by h * w * b; and autograd's gradient vs finite differences."""
+    gen = torch.Generator().manual_seed(3)
+    feat = torch.randn(2, 5, 3, 4, generator=gen, dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64)
+    for b in range(2):
+        f = F.normalize(feat[b].reshape(5, -1), dim=0)
+        for u in range(12):
+            att = torch.softmax(8.0 * (f[:, u:u + 1] * f).sum(0), dim=0)
+            for v in range(12):
+                total += att[v] * (4 * math.dist(divmod(u, 4), divmod(v, 4))) ** 0.5
+    loss = do.cl_dense_correlation_loss(feat, stride=4, temperature=8.0)
+    assert loss.dtype == torch.float64 and abs(loss.item() - total.item() / 24) < 1e-13
+    assert torch.autograd.gradcheck(lambda x: do.cl_dense_correlation_loss(x, 4, 8.0), feat.clone().requires_grad_())
+    proj = do.CLProjector(in_dim=5, dim=3, softargmax_mul=6.5).double()
+    assert torch.autograd.gradcheck(lambda x: do.cl_dense_correlation_loss(proj(x), 4, 8.0),
+                                    feat.clone().requires_grad_())
+
+
+def test_lead_loss_float64_gradcheck():
+    gen = torch.Generator().manual_seed(4)
+    s_src, s_tgt = (torch.randn(2, 4, 3, 3, generator=gen, dtype=torch.float64).requires_grad_() for _ in range(2))
+    t_src, t_tgt = (torch.randn(2, 6, 3, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+    assert do.lead_loss(s_src, s_tgt, t_src, t_tgt, chunk_size=4).dtype == torch.float64
+    assert torch.autograd.gradcheck(lambda a, b: do.lead_loss(a, b, t_src, t_tgt, chunk_size=4), (s_src, s_tgt))
+
+
 def test_cl_loss_reference_and_projector():
     gen = torch.Generator().manual_seed(0)
     feat = torch.randn(2, 5, 3, 4, generator=gen)

@@ -17,8 +17,8 @@ def _blob_features(n, seed, size=24, cells=12, channels=6, n_landmarks=3, noise=
     """Channel k holds a Gaussian blob at landmark k (plus noise); landmarks in pixels of a `size` crop."""
     gen = torch.Generator().manual_seed(seed)
     landmarks = torch.rand(n, n_landmarks, 2, generator=gen) * (size - 6) + 3
-    unit = reg.pixels_to_unit(landmarks, size)
-    centres = reg.cell_centres(cells)
+    unit = reg.pixels_to_unit(landmarks, size, "centres")  # physical positions (align_corners=False)
+    centres = reg.cell_centres(cells, "centres")
     yy, xx = torch.meshgrid(centres, centres, indexing="ij")
     feats = noise * torch.randn(n, channels, cells, cells, generator=gen)
     for k in range(n_landmarks):
@@ -45,15 +45,22 @@ def test_protocol_constants():
     assert small.project.weight.std().item() == pytest.approx(0.05, abs=0.001)
 
 
-def test_forward_matches_an_independent_loop():
+@pytest.mark.parametrize("coordinates", ["dve", "centres"])
+def test_forward_matches_an_independent_loop(coordinates):
+    """float64 model and loop: the grids are DVE's linspace (2j / (w - 1) - 1) or the cell centres."""
     torch.manual_seed(0)
-    model = reg.LandmarkRegressor(in_dim=4, n_landmarks=2, n_intermediate=3, softargmax_mul=2.0)
-    feats = torch.randn(2, 4, 5, 6)
+    model = reg.LandmarkRegressor(in_dim=4, n_landmarks=2, n_intermediate=3, softargmax_mul=2.0,
+                                  coordinates=coordinates).double()
+    feats = torch.randn(2, 4, 5, 6, dtype=torch.float64)
     n, _, h, w = feats.shape
-    grid_x = torch.tensor([(2 * j + 1) / w - 1 for j in range(w)])
-    grid_y = torch.tensor([(2 * i + 1) / h - 1 for i in range(h)])
+    if coordinates == "dve":
+        grid_x = torch.tensor([2 * j / (w - 1) - 1 for j in range(w)], dtype=torch.float64)
+        grid_y = torch.tensor([2 * i / (h - 1) - 1 for i in range(h)], dtype=torch.float64)
+    else:
+        grid_x = torch.tensor([(2 * j + 1) / w - 1 for j in range(w)], dtype=torch.float64)
+        grid_y = torch.tensor([(2 * i + 1) / h - 1 for i in range(h)], dtype=torch.float64)
     filters = model.project.weight[:, :, 0, 0].detach()
-    expected = torch.zeros(n, 2, 2)
+    expected = torch.zeros(n, 2, 2, dtype=torch.float64)
     for b in range(n):
         for k in range(2):
             points = []
@@ -62,15 +69,20 @@ def test_forward_matches_an_independent_loop():
                 prob = torch.softmax(scores.flatten(), 0).view(h, w)
                 points += [(prob * grid_x[None, :]).sum(), (prob * grid_y[:, None]).sum()]
             expected[b, k] = model.combine[k].detach() @ torch.stack(points)
-    torch.testing.assert_close(model(feats).detach(), expected)
+    assert model(feats).dtype == torch.float64
+    torch.testing.assert_close(model(feats).detach(), expected, rtol=1e-12, atol=1e-12)
 
 
 def test_coordinates_align_with_feature_cells():
-    assert reg.pixels_to_unit(torch.tensor([0.0, 95.0]), 96).tolist() == pytest.approx([-95 / 96, 95 / 96])
-    torch.testing.assert_close(reg.unit_to_pixels(reg.pixels_to_unit(torch.tensor([3.2, 50.0]), 96), 96),
-                               torch.tensor([3.2, 50.0]))
+    assert reg.pixels_to_unit(torch.tensor([0.0, 95.0]), 96, "centres").tolist() == pytest.approx([-95 / 96, 95 / 96])
+    assert reg.pixels_to_unit(torch.tensor([0.0, 95.0]), 96, "dve").tolist() == [-1.0, 1.0]  # DVE kp_normalize
+    for convention in reg.COORDINATES:
+        torch.testing.assert_close(reg.unit_to_pixels(reg.pixels_to_unit(torch.tensor([3.2, 50.0]), 96, convention),
+                                                      96, convention), torch.tensor([3.2, 50.0]))
+    assert reg.cell_centres(5, "dve").tolist() == pytest.approx([-1.0, -0.5, 0.0, 0.5, 1.0])  # torch.linspace
     # a feature peaked at cell (row 2, col 5) of a 12 x 12 map is the pixel centre of that cell in a 96 crop
-    model = reg.LandmarkRegressor(in_dim=1, n_landmarks=1, n_intermediate=1, softargmax_mul=100.0)
+    model = reg.LandmarkRegressor(in_dim=1, n_landmarks=1, n_intermediate=1, softargmax_mul=100.0,
+                                  coordinates="centres")
     with torch.no_grad():
         model.project.weight.fill_(1.0)
         model.combine.copy_(torch.eye(2)[None])
@@ -78,6 +90,51 @@ def test_coordinates_align_with_feature_cells():
     feats[0, 0, 2, 5] = 1.0
     pixel = reg.predict(model, feats, image_size=96)[0, 0]
     torch.testing.assert_close(pixel, torch.tensor([(5 + 0.5) * 8 - 0.5, (2 + 0.5) * 8 - 0.5]), atol=1e-3, rtol=0)
+
+
+def test_coordinate_conventions_describe_the_same_model():
+    """DVE's grid and targets are the centres' ones scaled per axis (S (w-1) / (w (S-1)) and S / (S-1)), so
+    scaling the Linear weights by their ratio makes a "dve" regressor predict the same pixels as a "centres" one."""
+    torch.manual_seed(0)
+    size, cells = 96, 12
+    feats = 0.05 * torch.randn(3, 6, cells, cells, dtype=torch.float64)
+    centres = reg.LandmarkRegressor(6, 2, n_intermediate=4, coordinates="centres").double()
+    dve = reg.LandmarkRegressor(6, 2, n_intermediate=4, coordinates="dve").double()
+    dve.load_state_dict(centres.state_dict())
+    # centres grid = dve grid * (w - 1) / w; dve target = centres target * S / (S - 1)
+    with torch.no_grad():
+        dve.combine.mul_((cells - 1) / cells * size / (size - 1))
+    torch.testing.assert_close(reg.predict(dve, feats, size), reg.predict(centres, feats, size), rtol=0, atol=1e-10)
+    with pytest.raises(InputError, match="coordinates"):
+        reg.RegressorOptions(coordinates="align_corners")
+    with pytest.raises(InputError, match="precision"):
+        reg.RegressorOptions(precision="fp8")
+    assert reg.RegressorOptions().coordinates == "dve" and reg.RegressorOptions().precision == "none"
+
+
+def test_tps_augmentation_moves_the_same_physical_points_in_either_convention():
+    feats, landmarks = _blob_features(3, seed=5)
+    moved = {}
+    for convention in reg.COORDINATES:
+        unit = reg.pixels_to_unit(landmarks.double(), 24, convention)
+        warped, out = reg._augment(feats, unit, FEWSHOT_STRENGTH, torch.Generator().manual_seed(7), 24, convention)
+        moved[convention] = (warped, reg.unit_to_pixels(out, 24, convention))
+    assert torch.equal(moved["dve"][0], moved["centres"][0])
+    torch.testing.assert_close(moved["dve"][1], moved["centres"][1], rtol=0, atol=1e-9)
+    assert (moved["dve"][1] - landmarks).abs().max() > 0.1  # the warp did move them
+
+
+def test_float64_gradients_match_finite_differences():
+    torch.manual_seed(1)
+    model = reg.LandmarkRegressor(4, 2, n_intermediate=3, softargmax_mul=5.0).double()
+    feats = torch.randn(2, 4, 5, 5, dtype=torch.float64)
+    target = torch.rand(2, 2, 2, dtype=torch.float64) * 1.6 - 0.8
+
+    def loss(weight, combine):
+        return reg.regression_loss(torch.func.functional_call(model, {"project.weight": weight, "combine": combine},
+                                                              (feats,)), target)
+    params = (model.project.weight.detach().clone().requires_grad_(), model.combine.detach().clone().requires_grad_())
+    assert torch.autograd.gradcheck(loss, params)
 
 
 def test_loss_matches_hand_computation_and_skips_absent():

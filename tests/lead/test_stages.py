@@ -118,6 +118,28 @@ def test_sharpening_defaults_are_the_thesis_settings():
     assert opts["epochs"] == 20 and opts["batch"] == 256 and opts["dim"] == 64
 
 
+def test_cl_settings_default_to_contrast_landmark_per_width(stage1_weights, tmp_path):
+    """CL README: softargmax_mul 6.5 / temperature 8 at 64-d, 7 / 7 at 128 and 256; train_feature_projector.py
+    --adam uses betas (0.5, 0.999). LEAD's objectives keep torch's betas; explicit values win."""
+    for dim, expected in ((64, (6.5, 8.0)), (128, (7.0, 7.0)), (256, (7.0, 7.0))):
+        opts = stage2._resolve({"objective": "cl", "dim": dim})
+        assert (opts["cl_softargmax_mul"], opts["cl_temperature"]) == expected
+    assert stage2._resolve({"objective": "cl"})["betas"] == [0.5, 0.999]
+    assert stage2._resolve({"objective": "lead"})["betas"] == stage2._resolve({"objective": "cl_fpn"})["betas"] == [
+        0.9, 0.999]
+    assert stage2._resolve({"objective": "cl", "dim": 64, "cl_temperature": 5.0})["cl_temperature"] == 5.0
+    # the projector's multiplier travels in the weights file; files from before it was a setting used 7
+    opts = stage2._resolve(TINY2 | {"objective": "cl", "dim": 64})
+    student = stage2._student(opts, stage2._teacher(stage1_weights, "cpu"))
+    assert student.projector.softargmax_mul == 6.5 and student.config["softargmax_mul"] == 6.5
+    from lead_hsr.lead.dense_model import save_dense_weights
+    save_dense_weights(tmp_path / "cl.pt", "cl", student.arch, student.config, student)
+    assert load_dense_model(tmp_path / "cl.pt").projector.softargmax_mul == 6.5
+    old_config = {k: v for k, v in student.config.items() if k != "softargmax_mul"}
+    save_dense_weights(tmp_path / "old.pt", "cl", student.arch, old_config, student)
+    assert load_dense_model(tmp_path / "old.pt").projector.softargmax_mul == 7.0
+
+
 def test_bad_inputs_raise_input_error(store_path, stage1_weights, tmp_path):
     with pytest.raises(InputError, match="unknown option"):
         stage1.train_stage1(store_path, tmp_path / "x.pt", TINY1 | {"bacth": 3}, tmp_path / "w")

@@ -50,3 +50,13 @@ def test_absent_landmarks_are_skipped_and_bad_shapes_fail():
         iod_error(pred[:, :2], gt, (0, 1))
     with pytest.raises(ValueError, match="inter-ocular"):
         iod_error(pred, np.zeros_like(gt), (0, 1))
+
+
+def test_iod_is_the_same_in_pixels_and_in_dve_normalised_coordinates():
+    """DVE/CL compute the IOD error on kp_normalize'd coordinates (u = 2x / (S - 1) - 1, square crops): one scale
+    and shift for both axes, which the ratio removes."""
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(10, 86, size=(7, 5, 2))
+    pred = gt + rng.normal(0, 3, size=gt.shape)
+    unit = lambda x: 2 * x / 95 - 1  # noqa: E731
+    np.testing.assert_allclose(iod_errors(unit(pred), unit(gt), (0, 1)), iod_errors(pred, gt, (0, 1)), rtol=1e-12)
