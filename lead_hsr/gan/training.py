@@ -50,7 +50,8 @@ STYLE_MIXING_PROB = 0.9
 NUM_FP16_RES = 4            # StyleGAN2-ADA / HSR train.py: the 4 highest resolutions in float16
 GRAD_NAN = 0.0              # StyleGAN2-ADA training_loop.py: nan_to_num(nan=0, posinf=1e5, neginf=-1e5) per phase
 GRAD_POSINF, GRAD_NEGINF = 1e5, -1e5
-PHASES = ("Gmain", "Greg", "Dmain", "Dreg")   # one z batch each, drawn before the phases (official loop)
+PHASES = ("Gmain", "Greg", "Dmain", "Dreg")
+INIT_FROM_CARRIES = ("networks", "training_state")   # one z batch each, drawn before the phases (official loop)
 
 # Defaults = HSR's paper runs (DESIGN section 6: batch 16, mbstd group 4, lr 0.002, EMA 10 kimg, gamma 1).
 DEFAULT_OPTIONS: dict = dict(
@@ -77,6 +78,8 @@ DEFAULT_OPTIONS: dict = dict(
     snapshot_kimg=200,          # sample grid + snapshot in work_dir every N kimg
     export_snapshots_kimg=[],   # snapshots also written to out_dir (e.g. [500] for "HSR after 500 kimg")
     init_from=None,             # path of a network.pt-format snapshot to start from (fresh HSR heads)
+    init_from_carries="networks",  # "networks": G, D, G_ema only, Adam and ADA p fresh (the official resume_pkl,
+                                   # how HSR's runs start); "training_state": also Adam's moments and ADA p
     prefix=False,               # True: the first total_kimg of a longer run; writes its exports and
                                 # training-state-<total_kimg>.pt (not network.pt/options.json)
     continue_from=None,         # a prefix run's training-state-K.pt: continue that run from K kimg
@@ -211,6 +214,9 @@ class GanTrainer:
         if opts["precision"] not in AUTOCAST_DTYPES:
             raise InputError(f"GAN option precision: got {opts['precision']!r}; expected one of "
                              f"{sorted(AUTOCAST_DTYPES)} (fp16 = StyleGAN2-ADA's mixed-precision recipe)")
+        if opts["init_from_carries"] not in INIT_FROM_CARRIES:
+            raise InputError(f"GAN option init_from_carries: got {opts['init_from_carries']!r}; expected one of "
+                             f"{INIT_FROM_CARRIES}")
         if opts["ada_geometry"] not in GEOMETRY:
             raise InputError(f"GAN option ada_geometry: got {opts['ada_geometry']!r}; expected one of "
                              f"{sorted(GEOMETRY)}")
@@ -380,9 +386,9 @@ class GanTrainer:
                     extractor=self.extractor_record)
 
     def init_from(self, path: Path) -> None:
-        """Start from another run's snapshot: G, D, G_ema, optimizers, ADA p (HSR heads stay fresh).
-
-        An imported official checkpoint (lead_hsr.gan.checkpoints) has no optimizer state: Adam starts fresh."""
+        """Start from another run's snapshot: G, D, G_ema (HSR heads stay fresh); with `init_from_carries:
+        training_state` also the optimizers and ADA p. The official code (StyleGAN2-ADA's and HSR's resume_pkl)
+        copies the networks only: Adam and p start fresh. An imported official checkpoint has no optimizer state."""
         snap = load_snapshot(path)
         if snap["preset"] != self.opts["preset"]:
             hint = (f"; set this run's train.preset to the imported one: {snap['preset']}" if snap.get("imported")
@@ -392,6 +398,8 @@ class GanTrainer:
         self.G.load_state_dict(snap["G"])
         self.D.load_state_dict(snap["D"])
         self.G_ema.load_state_dict(snap["G_ema"])
+        if self.opts["init_from_carries"] != "training_state":
+            return
         if snap.get("opt_G") is not None:
             self.opt_G.load_state_dict(snap["opt_G"])
             self.opt_D.load_state_dict(snap["opt_D"])

@@ -118,12 +118,17 @@ def test_train_gan_outputs_and_init_from(store, tmp_path):
 
     # "HSR after K kimg": resume from the K-kimg snapshot with fresh heads
     k_snap = out / "network-snapshot-0.024.pt"
-    t = _trainer(store, hsr=tiny.TINY_HSR, init_from=str(k_snap))
-    t.init_from(k_snap)
     ref = load_snapshot(k_snap)
-    for name, tensor in t.G.state_dict().items():
-        assert torch.equal(tensor, ref["G"][name]), name
-    assert float(t.ada.p) == pytest.approx(ref["ada_p"])
+    assert ref["opt_G"]["state"]
+    for carries in ("networks", "training_state"):      # official resume: networks only; or Adam and p too
+        t = _trainer(store, hsr=tiny.TINY_HSR, init_from=str(k_snap), init_from_carries=carries)
+        t.ada.p.fill_(0.5)                              # != the snapshot's p
+        t.init_from(k_snap)
+        for name, tensor in t.G.state_dict().items():
+            assert torch.equal(tensor, ref["G"][name]), name
+        carried = carries == "training_state"
+        assert (float(t.ada.p) == pytest.approx(ref["ada_p"])) == carried
+        assert bool(t.opt_G.state_dict()["state"]) == carried
     fresh = _trainer(store, hsr=tiny.TINY_HSR)
     assert not torch.equal(_g_params(fresh), _g_params(t))
 
