@@ -2,7 +2,8 @@
 
 Training (called by workflow_scripts/train_stage1.py, train_stage2.py):
 - `stage1.train_stage1(store_path, out_weights, options, work_dir, time_budget_s=None, out_options=None)`:
-  BYOL (LEAD) or MoCo-v2 (CL baseline); `stage1.write_random_init(store_path, out_weights, options, ...)`.
+  BYOL (LEAD) or MoCo (CL baseline, contrast-landmark's settings);
+  `stage1.write_random_init(store_path, out_weights, options, ...)`.
 - `stage2.train_stage2(store_path, stage1_weights, out_weights, options, work_dir, time_budget_s=None,
   out_options=None)`: objective lead | cl | cl_fpn | nmf.
 Evaluation (regressor, matching) uses one interface for every extractor:

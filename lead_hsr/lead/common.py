@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -28,6 +29,36 @@ def full_precision(x: torch.Tensor) -> torch.Tensor:
     """Undo autocast's bf16/fp16 before a loss: torch's default float dtype (float32, or float64 when a test runs a
     trainer in float64 to compare process counts exactly)."""
     return x.to(torch.get_default_dtype())
+
+
+def outside_autocast(device_type: str):
+    """Context in which autocast is off (a loss computed from `full_precision` inputs stays in full precision: CPU
+    autocast runs matmul and returns cross-entropy in bf16/fp16). A no-op where autocast is off or unsupported
+    (meta)."""
+    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def ema_update(pairs, rate: float, bn_stats: bool) -> None:
+    """target <- rate * target + (1 - rate) * online for each (target, online) module pair: the parameters, and
+    with `bn_stats` also the floating-point buffers (BatchNorm running statistics). Without it the target's
+    BatchNorm statistics are its own running averages (BYOL, MoCo, byol-pytorch, lightly, ContrastLandmarks);
+    in training mode BatchNorm normalises with batch statistics, so this changes only the target's buffers."""
+    targets, onlines = [], []
+    for target_net, online_net in pairs:
+        online = dict(online_net.named_parameters())
+        for name, value in target_net.named_parameters():
+            targets.append(value)
+            onlines.append(online[name])
+        if bn_stats:
+            online_buffers = dict(online_net.named_buffers())
+            for name, value in target_net.named_buffers():
+                if value.is_floating_point():
+                    targets.append(value)
+                    onlines.append(online_buffers[name])
+    torch._foreach_lerp_(targets, onlines, 1 - rate)
 
 
 def total_steps(options: dict, n_items: int, where: str) -> int:

@@ -27,7 +27,9 @@ STAGE1 = {"arch": "resnet18", "crop": 32, "steps": 3, "batch": 8, "proj_hidden":
           "lr": 0.002, "device": "cpu"}
 STAGE2 = {"crop": 64, "steps": 3, "batch": 8, "dim": 16, "proj_head": "64", "fpn_dim": 16, "teacher_norm": "layer",
           "device": "cpu"}
+# moco_bn_groups: CL's DataParallel BatchNorm, groups of 4 (one per process) with shuffle-BN across the processes
 RUNS = {"byol": ("stage1", STAGE1), "moco": ("stage1", STAGE1 | {"objective": "moco"}),
+        "moco_bn_groups": ("stage1", STAGE1 | {"objective": "moco", "moco_bn_group_size": 4}),
         "lead": ("stage2", STAGE2)}
 DTYPE = "float64"
 # Largest per-tensor ||two processes - one process|| / ||one process||, measured in float64: 7e-14 (BYOL), 3e-14
