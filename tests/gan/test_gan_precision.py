@@ -18,7 +18,7 @@ import tiny_gan_run as tiny  # noqa: E402
 from lead_hsr.gan import loss as L  # noqa: E402
 from lead_hsr.gan.layers import modulated_conv2d  # noqa: E402
 from lead_hsr.gan.networks import Discriminator, Generator, fp16_resolution  # noqa: E402
-from lead_hsr.gan.training import GanData, GanTrainer, resolve_options  # noqa: E402
+
 
 # float16 from 8 px up at 16 px (2 blocks), like paper256's 4 highest of 7 from 32 px up
 FP16_RES = 2
@@ -30,9 +30,7 @@ def store(tmp_path_factory):
 
 
 def _trainer(store, **overrides):
-    opts = resolve_options(tiny.tiny_options(**overrides))
-    torch.manual_seed(opts["seed"])
-    return GanTrainer(opts, GanData(store, 16, opts["xflip"]), "cpu")
+    return tiny.make_trainer(store, **overrides)
 
 
 def test_fp16_resolution_is_the_official_rule():

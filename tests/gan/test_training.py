@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tiny_gan_run as tiny  # noqa: E402
 
 from lead_hsr.errors import InputError  # noqa: E402
-from lead_hsr.gan.training import (GanData, GanTrainer, load_generator, load_snapshot,  # noqa: E402
+from lead_hsr.gan.training import (GanData, load_generator, load_snapshot,  # noqa: E402
                                    resolve_options, train_gan)
 
 
@@ -24,9 +24,7 @@ def store(tmp_path_factory):
 
 
 def _trainer(store, **overrides):
-    opts = resolve_options(tiny.tiny_options(**overrides))
-    torch.manual_seed(opts["seed"])
-    return GanTrainer(opts, GanData(store, 16, opts["xflip"]), "cpu")
+    return tiny.make_trainer(store, **overrides)
 
 
 def _run_steps(trainer, steps, seed=11):

@@ -34,6 +34,13 @@ def tiny_options(**overrides) -> dict:
     return opts
 
 
+def make_trainer(store: Path, **overrides) -> training.GanTrainer:
+    """A GanTrainer on `store` with tiny_options(**overrides), seeded as train_gan seeds it."""
+    opts = training.resolve_options(tiny_options(**overrides))
+    torch.manual_seed(opts["seed"])
+    return training.GanTrainer(opts, training.GanData(store, 16, opts["xflip"]), "cpu")
+
+
 def make_store(path: Path, n: int = 24, resolution: int = 16) -> Path:
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:resolution, :resolution]
