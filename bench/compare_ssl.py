@@ -180,7 +180,7 @@ def cpu_cuda_calls():
 
 @contextlib.contextmanager
 def default_dtype(dtype):
-    """torch's default float dtype while the steps run (our losses run in it: `full_precision`)."""
+    """torch's default float dtype while the steps run (our networks, hence our losses, run in it)."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:

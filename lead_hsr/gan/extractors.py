@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
-from lead_hsr.gan.hsr import at_least_float32, float32_region
+from lead_hsr.train.device import full_precision, outside_autocast
 from lead_hsr.weights import HSR_EXTRACTOR_WEIGHTS
 
 # name -> (default timm architecture, kind, weight name in the lead_hsr.weights registry or None); the weight
@@ -186,14 +186,14 @@ class FeatureExtractor(nn.Module):
         return [channels[i] for i in self.indices]
 
     def preprocess(self, img: torch.Tensor) -> torch.Tensor:
-        x = (at_least_float32(img) + 1) / 2
+        x = (full_precision(img) + 1) / 2
         if x.shape[-1] != self.spec.input_size:
             x = F.interpolate(x, size=(self.spec.input_size,) * 2, mode="area")
         return (x - self.mean) / self.std
 
     def forward(self, img: torch.Tensor) -> list[torch.Tensor]:
         if self.spec.precision == "float32":
-            with float32_region(img.device):
+            with outside_autocast(img.device.type):
                 return self._forward(img)
         return self._forward(img)
 

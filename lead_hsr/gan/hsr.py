@@ -17,7 +17,6 @@ Defaults are what the official code (val-iisc/HSR) computes, wherever it and the
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
@@ -26,6 +25,7 @@ import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
 from lead_hsr.gan.layers import EqualConv2d
+from lead_hsr.train.device import full_precision, outside_autocast
 
 HEAD_HIDDEN = 4096                       # thesis 4.3.1: hidden width of the predictors
 LEVEL_DIVISORS = (32, 16, 8, 4)          # G levels r/32, r/16, r/8, r/4 (thesis 4.2.3)
@@ -103,18 +103,6 @@ def resize_to_grid(x: torch.Tensor, size) -> torch.Tensor:
     return F.adaptive_avg_pool2d(x, size)
 
 
-def at_least_float32(x: torch.Tensor) -> torch.Tensor:
-    """float16/bfloat16 -> float32; float32 and float64 unchanged (float64 checks run through the same code)."""
-    return x if x.dtype in (torch.float32, torch.float64) else x.float()
-
-
-def float32_region(device: torch.device):
-    """A context in which autocast (if the caller enabled it) is off, so float32 inputs stay float32."""
-    if device.type in ("cpu", "cuda") and torch.is_autocast_enabled(device.type):
-        return torch.autocast(device.type, enabled=False)
-    return contextlib.nullcontext()
-
-
 class HSRHeads(nn.Module):
     """One head per active level; `loss(features, targets)` = sum of per-level MSE."""
 
@@ -134,8 +122,8 @@ class HSRHeads(nn.Module):
         for head, r in zip(self.heads, self.level_res):
             x = g_features[r]
             if self.spec.head_precision == "float32":
-                with float32_region(x.device):
-                    out.append(head(at_least_float32(x)))
+                with outside_autocast(x.device.type):
+                    out.append(head(full_precision(x)))
             else:
                 out.append(head(x))
         return out
@@ -156,10 +144,10 @@ class HSRHeads(nn.Module):
         total = 0.0
         sizes = self.target_sizes(targets)
         for pred, i, size in zip(self.predictions(g_features, sizes), self.active, sizes):
-            t = resize_to_grid(at_least_float32(targets[i]), size)
+            t = resize_to_grid(full_precision(targets[i]), size)
             if self.spec.target_stop_grad:
                 t = t.detach()
-            total = total + F.mse_loss(at_least_float32(pred), t)
+            total = total + F.mse_loss(full_precision(pred), t)
         return self.spec.weight * total
 
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lead_hsr.lead.backbones import ResNetBackbone
-from lead_hsr.lead.common import ema_update, full_precision, outside_autocast
+from lead_hsr.lead.common import ema_update
+from lead_hsr.train import full_precision, outside_autocast
 
 TAU_BASE = 0.996  # BYOL §3.2: target EMA rate starts at 0.996 and rises to 1 with a cosine schedule
 # "cosine": BYOL §3.2 (byol-pytorch's default is "constant" at 0.99; lightly's cosine reaches 1 at step K - 1)

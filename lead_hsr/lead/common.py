@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -23,21 +22,6 @@ def resolve_options(given: dict | None, defaults: dict, where: str) -> dict:
         raise InputError(f"{where}: unknown option(s) {unknown}; expected a subset of {sorted(defaults)}. "
                          "Fix the spelling in the config (config/README.md lists every key).")
     return {**defaults, **given}
-
-
-def full_precision(x: torch.Tensor) -> torch.Tensor:
-    """Undo autocast's bf16/fp16 before a loss: torch's default float dtype (float32, or float64 when a test runs a
-    trainer in float64 to compare process counts exactly)."""
-    return x.to(torch.get_default_dtype())
-
-
-def outside_autocast(device_type: str):
-    """Context in which autocast is off (a loss computed from `full_precision` inputs stays in full precision: CPU
-    autocast runs matmul and returns cross-entropy in bf16/fp16). A no-op where autocast is off or unsupported
-    (meta)."""
-    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
-        return torch.autocast(device_type, enabled=False)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()

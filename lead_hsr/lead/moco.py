@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from lead_hsr.lead.backbones import ResNetBackbone
-from lead_hsr.lead.common import ema_update, full_precision, outside_autocast
+from lead_hsr.lead.common import ema_update
+from lead_hsr.train import full_precision, outside_autocast
 from lead_hsr.train import ddp
 
 QUEUE_SIZE = 4096  # DESIGN §5 / CL `--nce_k 4096`

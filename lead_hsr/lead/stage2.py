@@ -25,10 +25,10 @@ from lead_hsr.lead.dense_objectives import (DEFAULT_CHUNK, LEAD_TAU, cl_constant
 from lead_hsr.lead.fpn import FPN_DIM, HEAD_VARIANTS
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import FIT_ITERS, fit_nmf
-from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, full_precision, load_batch, resolve_options, set_lr,
+from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, resolve_options, set_lr,
                                   total_steps, training_images)
-from lead_hsr.train import (RunConfig, autocast_for, ddp, grad_scaler_for, pick_device, step_generator, train,
-                            write_options_json)
+from lead_hsr.train import (RunConfig, autocast_for, ddp, full_precision, grad_scaler_for, pick_device, step_generator,
+                            train, write_options_json)
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
 CL_ADAM_BETAS = (0.5, 0.999)  # contrast-landmark train_feature_projector.py: --beta1 0.5 --beta2 0.999 with --adam

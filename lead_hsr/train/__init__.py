@@ -18,7 +18,7 @@ DDP helpers (torchrun, gloo on CPU, nccl on CUDA) live in `lead_hsr.train.ddp`.
 """
 from lead_hsr.train.atomic import (atomic_copy, atomic_save_torch, atomic_write_bytes, atomic_write_json, atomic_write_text,
                                    write_options_json)
-from lead_hsr.train.device import autocast_for, full_precision, grad_scaler_for, pick_device
+from lead_hsr.train.device import autocast_for, full_precision, grad_scaler_for, outside_autocast, pick_device
 from lead_hsr.train.loop import CHECKPOINT_NAME, TERMINATED_EXIT_CODE, RunConfig, export_state, run_training, train
 from lead_hsr.train.progress import LOG_NAME, PROGRESS_NAME, TENSORBOARD_DIR, read_log
 from lead_hsr.train.rng import batch_indices, capture_rng_state, restore_rng_state, seed_everything, step_generator
@@ -26,7 +26,7 @@ from lead_hsr.train.rng import batch_indices, capture_rng_state, restore_rng_sta
 __all__ = [
     "RunConfig", "train", "run_training", "export_state", "TERMINATED_EXIT_CODE", "CHECKPOINT_NAME", "LOG_NAME",
     "PROGRESS_NAME", "TENSORBOARD_DIR", "read_log",
-    "pick_device", "autocast_for", "full_precision", "grad_scaler_for",
+    "pick_device", "autocast_for", "full_precision", "outside_autocast", "grad_scaler_for",
     "batch_indices", "step_generator", "seed_everything", "capture_rng_state", "restore_rng_state",
     "atomic_copy", "atomic_save_torch", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "write_options_json",
 ]

@@ -51,6 +51,15 @@ def full_precision(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
+def outside_autocast(device_type: str):
+    """A context in which autocast is off, so a loss computed from `full_precision` inputs stays in full precision
+    (CPU autocast runs matmul and returns cross-entropy in bf16/fp16). A no-op where autocast is off or unsupported
+    (meta)."""
+    if device_type in ("cpu", "cuda") and torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
 def grad_scaler_for(device: torch.device | str, dtype: str = "none") -> torch.amp.GradScaler:
     """GradScaler that is active only where it is needed (fp16 autocast, on any device: float16 gradients
     underflow without loss scaling); disabled scalers pass gradients through."""

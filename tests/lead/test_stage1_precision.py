@@ -91,7 +91,7 @@ def _model_step1(start, dtype: torch.dtype, store):
     else:
         views = augment_view(images, aug, gen), augment_view(images, aug, gen)
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # full_precision() casts to the default dtype
+    torch.set_default_dtype(dtype)  # full_precision() keeps float32 and float64; the networks are built in the default dtype
     try:
         model.train()
         if objective == "moco":
