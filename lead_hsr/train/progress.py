@@ -8,7 +8,9 @@ time and at each checkpoint:
         ETA 1 day, 3:22:50 | max CUDA alloc 2.70 GiB                                 (one line in the log)
 
 The same line, with the numbers behind it, is written atomically to `<work_dir>/progress.json`: what
-`python -m lead_hsr.train.status` reads. Scalars also go to TensorBoard event files in `<work_dir>/tensorboard/`
+`python -m lead_hsr.train.status` reads. The record also names the process that wrote it (`host`, `pid`, `pid_started`
+= the process's start time, so a recycled pid is not mistaken for it) and `progress_every_s`: its `updated` time is
+the run's heartbeat, renewed at least every `progress_every_s` while steps finish (`run_liveness`). Scalars also go to TensorBoard event files in `<work_dir>/tensorboard/`
 (tag `train/<name>`, one point per log.csv row, plus `progress/*`); `read_log` reads `log.csv` back for the
 training-curve figures.
 """
@@ -19,6 +21,7 @@ import datetime
 import math
 import os
 import resource
+import socket
 import sys
 import time
 from pathlib import Path
@@ -34,6 +37,11 @@ TENSORBOARD_DIR = "tensorboard"
 UNITS = ("steps", "kimg")
 PROGRESS_EVERY_S = 60.0      # default seconds between progress lines: a few hundred lines a day in a job log
 PROGRESS_ENV = "LEAD_HSR_PROGRESS_EVERY_S"   # overrides the default for every trainer of a run (e.g. the demo)
+# A run on another host (a Slurm node) whose heartbeat is older than this many progress intervals, and at least
+# STALE_FLOOR_S, is taken as stopped. The heartbeat is renewed only between steps, so one slow step, checkpoint or
+# snapshot export delays it: a few intervals plus a 10-minute floor keep a live run from reading "stopped".
+STALE_INTERVALS = 5
+STALE_FLOOR_S = 600.0
 
 
 def default_progress_every_s() -> float:
@@ -101,6 +109,7 @@ class Progress:
         self.every_s, self.images_per_step, self.unit, self.enabled = every_s, images_per_step, unit, enabled
         self.t0 = self.last = time.monotonic()
         self.window = ScalarWindow()
+        self.identity = process_identity()
 
     def due(self) -> bool:
         return time.monotonic() - self.last >= self.every_s
@@ -123,6 +132,7 @@ class Progress:
             "steps_per_s": rate, "images_per_s": rate * self.images_per_step if rate and self.images_per_step
             else None, "eta_s": eta, "memory_gib": memory_gib, "memory": memory_label, "scalars": means,
             "updated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "progress_every_s": self.every_s, **self.identity,
         }
         record["line"] = self._line(record)
         if self.enabled:
@@ -152,6 +162,67 @@ class Progress:
         if r["images_per_s"] is not None:
             return f"{r['images_per_s']:.1f} img/s ({r['steps_per_s']:.2f} steps/s)"
         return f"{r['steps_per_s']:.2f} steps/s"
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of process `pid` from /proc/<pid>/stat (fields 3 and 22),
+    None where /proc has no such process (or there is no /proc: macOS)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()   # after "pid (comm)"
+    except (OSError, IndexError):
+        return None
+    return fields[0], fields[19]
+
+
+def process_identity() -> dict:
+    """Who writes a progress record: host name, pid and the pid's start time (None off Linux)."""
+    stat = _proc_stat(os.getpid())
+    return {"host": socket.gethostname(), "pid": os.getpid(), "pid_started": stat[1] if stat else None}
+
+
+def process_alive(pid: int, started: str | None) -> bool:
+    """Whether process `pid` on this host still exists and is the one that started at `started` (a pid recycled
+    by a newer process is not). A zombie (killed, not yet reaped by its parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:          # another user's process: it exists
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:                 # no /proc (macOS): the pid exists; or it exited since os.kill
+        return started is None
+    state, stat_started = stat
+    return state != "Z" and (started is None or started == stat_started)
+
+
+def run_liveness(record: dict, now: datetime.datetime, host: str | None = None) -> tuple[str, str]:
+    """(state, why) of a progress record at time `now`, as seen from `host` (default: this one).
+
+    A record that says `running` is `stopped` when its process is gone: on this host, its pid is not alive (killed
+    with SIGKILL, out of memory, a crash); on another host (a Slurm node), where the pid cannot be asked, its
+    heartbeat (`updated`) is older than STALE_INTERVALS progress intervals and at least STALE_FLOOR_S. Records
+    written before the process was recorded are judged by their heartbeat. `finished` and `stopped` records say
+    what they say; `why` is "" unless the state was corrected.
+    """
+    state = record.get("state", "?")
+    if state != "running":
+        return state, ""
+    host = host or socket.gethostname()
+    if record.get("pid") is not None and record.get("host") == host:
+        if process_alive(int(record["pid"]), record.get("pid_started")):
+            return state, ""
+        return "stopped", f"process {record['pid']} is gone"
+    every_s = float(record.get("progress_every_s") or PROGRESS_EVERY_S)
+    stale_s = max(STALE_INTERVALS * every_s, STALE_FLOOR_S)
+    try:
+        age_s = (now - datetime.datetime.fromisoformat(record["updated"])).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return state, ""
+    if age_s > stale_s:
+        where = f" on {record['host']}" if record.get("host") else ""
+        return "stopped", f"no heartbeat{where} for {format_duration(age_s)} (> {format_duration(stale_s)})"
+    return state, ""
 
 
 def _print(line: str) -> None:

@@ -7,6 +7,10 @@
 Snakemake's `--summary` says which declared outputs exist; this says how far each run that has started is
 (step or kimg of total, ETA, how long ago it last reported), from `<work_dir>/**/progress.json`. Run it from the
 directory Snakemake runs in (relative `work_dir`s are relative to it).
+
+State: `finished`, `stopped` (a clean stop: SIGTERM or the time budget, or a process that is gone: its pid no longer
+alive on this host, or, for a run on another host, no heartbeat for a few progress intervals; see
+`lead_hsr.train.progress.run_liveness`), `running`, `?` (no progress.json).
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from lead_hsr.errors import InputError
-from lead_hsr.train.progress import find_runs, format_duration, read_log, read_progress
+from lead_hsr.train.progress import find_runs, format_duration, read_log, read_progress, run_liveness
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO / "config" / "config.yaml"
@@ -54,8 +58,9 @@ def _age(updated: str, now: datetime.datetime) -> str:
     return f"{format_duration((now - then).total_seconds())} ago"
 
 
-def run_status(work_dir: Path, root: Path, now: datetime.datetime) -> dict:
-    """One row: run (path under root), state, where (step/kimg of total), ETA, last update, last progress line."""
+def run_status(work_dir: Path, root: Path, now: datetime.datetime, host: str | None = None) -> dict:
+    """One row: run (path under root), state, where (step/kimg of total), ETA, last update, last progress line.
+    A run recorded as running whose process is gone (seen from `host`, default this one) is `stopped`."""
     record = read_progress(work_dir)
     name = str(work_dir.relative_to(root)) if work_dir != root else str(work_dir)
     if record is None:                       # a run from before progress.json existed: its log's last row
@@ -66,21 +71,23 @@ def run_status(work_dir: Path, root: Path, now: datetime.datetime) -> dict:
     unit_total = (f"kimg {record['position']:g}/{record['total']:g}" if record["unit"] == "kimg"
                   else f"step {record['step']}/{record['total_steps']}")
     percent = 100 * record["step"] / record["total_steps"] if record["total_steps"] else 100.0
-    eta = "-" if record["state"] == "finished" else format_duration(record["eta_s"])
-    return dict(run=name, state=record["state"], where=f"{unit_total} ({percent:.1f}%)", eta=eta,
-                updated=_age(record["updated"], now), line=record["line"])
+    state, why = run_liveness(record, now, host)
+    eta = format_duration(record["eta_s"]) if state == "running" else "-"
+    line = f"{record['line']} [stopped: {why}]" if why else record["line"]
+    return dict(run=name, state=state, where=f"{unit_total} ({percent:.1f}%)", eta=eta,
+                updated=_age(record["updated"], now), line=line)
 
 
-def status_table(root: Path, now: datetime.datetime | None = None) -> str:
+def status_table(root: Path, now: datetime.datetime | None = None, host: str | None = None) -> str:
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    rows = [run_status(run, root, now) for run in find_runs(root)]
+    rows = [run_status(run, root, now, host) for run in find_runs(root)]
     if not rows:
         return f"no training run has started under {root}"
     from tabulate import tabulate
     table = tabulate([[r["run"], r["state"], r["where"], r["eta"], r["updated"]] for r in rows],
                      headers=["run", "state", "at", "ETA", "updated"])
     lines = "\n".join(r["line"] for r in rows)
-    return f"{len(rows)} training runs under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
+    return f"{len(rows)} training run{'s' if len(rows) != 1 else ''} under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,10 @@
 """Progress you can watch: progress lines (wall-clock interval + checkpoints), progress.json, TensorBoard events
-read back, the status command."""
+read back, the status command (a killed run reads stopped)."""
+import datetime
 import json
+import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from lead_hsr.errors import InputError
 from lead_hsr.train import PROGRESS_NAME, TENSORBOARD_DIR, RunConfig, read_log, train
-from lead_hsr.train.progress import PROGRESS_ENV, PROGRESS_EVERY_S, find_runs
+from lead_hsr.train.progress import (PROGRESS_ENV, PROGRESS_EVERY_S, find_runs, process_alive, process_identity,
+                                     run_liveness)
 from lead_hsr.train.status import main as status_main
 from lead_hsr.train.status import work_dir_of
 
@@ -158,3 +162,83 @@ def test_status_command_from_the_shell_reads_the_config(tmp_path):
                          capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert "no training run has started under work/demo" in out.stdout
+
+
+def _status_rows(work_dir: Path) -> dict[str, str]:
+    out = subprocess.run([sys.executable, "-m", "lead_hsr.train.status", "--work-dir", str(work_dir)],
+                         capture_output=True, text=True, cwd=REPO, env={"PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    return {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("tiny ")} | {"": out.stdout}
+
+
+def test_status_says_stopped_once_a_real_run_is_killed_with_sigkill(tmp_path):
+    """A real training process, killed with kill -9 (no handler runs, progress.json still says running): the
+    status command sees its pid is gone and says stopped; before it did, it said running."""
+    run = tmp_path / "work" / "tiny"
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "train" / "tiny_run.py"), str(run),
+                             str(tmp_path / "out.pt"), "--total-steps", "100000", "--sleep", "0.01"],
+                            cwd=REPO, stderr=subprocess.DEVNULL,
+                            env={"PYTHONPATH": str(REPO), PROGRESS_ENV: "0.2", "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not ((run / PROGRESS_NAME).is_file() and json.loads((run / PROGRESS_NAME).read_text())["step"] > 0):
+            assert proc.poll() is None and time.monotonic() < deadline, "the tiny run did not report a step"
+            time.sleep(0.1)
+        record = json.loads((run / PROGRESS_NAME).read_text())
+        assert record["pid"] == proc.pid and record["host"] and record["progress_every_s"] == 0.2
+        assert re.search(r"^tiny\s+running\s+step \d+/100000", _status_rows(tmp_path / "work")["tiny"])
+    finally:
+        proc.kill()                                  # SIGKILL, as `kill -9`
+        proc.wait()
+    assert json.loads((run / PROGRESS_NAME).read_text())["state"] == "running"    # what the file still says
+    rows = _status_rows(tmp_path / "work")
+    assert re.search(r"^tiny\s+stopped\s+step \d+/100000 \([\d.]+%\)\s+-\s", rows["tiny"]), rows[""]
+    assert f"[stopped: process {proc.pid} is gone]" in rows[""]
+
+
+def _record(**fields) -> dict:
+    now = datetime.datetime(2025, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    return {"state": "running", "updated": now.isoformat(), "progress_every_s": 60.0, "host": "node7",
+            "pid": 12345, "pid_started": "1", **fields}
+
+
+def test_a_run_on_another_host_is_stopped_once_its_heartbeat_is_stale():
+    updated = datetime.datetime(2025, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    # default interval 60 s: 5 intervals is under the 10-minute floor, so the floor decides
+    assert run_liveness(_record(), updated + datetime.timedelta(minutes=9), host="login1") == ("running", "")
+    state, why = run_liveness(_record(), updated + datetime.timedelta(minutes=11), host="login1")
+    assert state == "stopped" and why == "no heartbeat on node7 for 0:11:00 (> 0:10:00)"
+    # a long interval: five of them
+    slow = _record(progress_every_s=300.0)
+    assert run_liveness(slow, updated + datetime.timedelta(minutes=24), host="login1")[0] == "running"
+    assert run_liveness(slow, updated + datetime.timedelta(minutes=26), host="login1")[0] == "stopped"
+    # a record from before the process was recorded: its heartbeat, at the default interval
+    old = {k: v for k, v in _record().items() if k not in ("host", "pid", "pid_started", "progress_every_s")}
+    assert run_liveness(old, updated + datetime.timedelta(minutes=11))[0] == "stopped"
+    # finished and cleanly stopped runs say what they say, whatever the time or the process
+    for state in ("finished", "stopped"):
+        assert run_liveness(_record(state=state), updated + datetime.timedelta(days=3), host="login1") == (state, "")
+
+
+def test_a_run_on_this_host_is_judged_by_its_pid_not_its_heartbeat():
+    me, later = socket.gethostname(), datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    mine = {**_record(host=me), **process_identity()}
+    assert run_liveness(mine, later) == ("running", "")            # alive, however old its last report
+    recycled = {**mine, "pid_started": "0"}                          # this pid, but a process started earlier
+    assert run_liveness(recycled, later) == ("stopped", f"process {os.getpid()} is gone")
+    finished = {**_record(host=me, state="finished")}
+    assert run_liveness(finished, later) == ("finished", "")
+
+
+def test_a_killed_child_not_yet_reaped_is_not_alive():
+    child = subprocess.Popen(["sleep", "60"])
+    identity = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    assert process_alive(child.pid, identity)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert not process_alive(child.pid, identity)                    # a zombie: os.kill(pid, 0) still succeeds
+    child.wait()
+    assert not process_alive(child.pid, identity)
