@@ -10,9 +10,9 @@ time and at each checkpoint:
 The same line, with the numbers behind it, is written atomically to `<work_dir>/progress.json`: what
 `python -m lead_hsr.train.status` reads. The record also names the process that wrote it (`host`, `pid`, `pid_started`
 = the process's start time, so a recycled pid is not mistaken for it) and `progress_every_s`: its `updated` time is
-the run's heartbeat, renewed at least every `progress_every_s` while steps finish (`run_liveness`). Scalars also go to TensorBoard event files in `<work_dir>/tensorboard/`
-(tag `train/<name>`, one point per log.csv row, plus `progress/*`); `read_log` reads `log.csv` back for the
-training-curve figures.
+the run's heartbeat, renewed at least every `progress_every_s` while steps finish (`run_liveness`).
+Scalars also go to TensorBoard event files in `<work_dir>/tensorboard/` (tag `train/<name>`, one point per log.csv
+row, plus `progress/*`); `read_log` reads `log.csv` back for the training-curve figures.
 """
 from __future__ import annotations
 

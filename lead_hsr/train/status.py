@@ -87,7 +87,8 @@ def status_table(root: Path, now: datetime.datetime | None = None, host: str | N
     table = tabulate([[r["run"], r["state"], r["where"], r["eta"], r["updated"]] for r in rows],
                      headers=["run", "state", "at", "ETA", "updated"])
     lines = "\n".join(r["line"] for r in rows)
-    return f"{len(rows)} training run{'s' if len(rows) != 1 else ''} under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
+    runs = f"{len(rows)} training run{'s' if len(rows) != 1 else ''}"
+    return f"{runs} under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
 
 
 def main(argv: list[str] | None = None) -> int:
