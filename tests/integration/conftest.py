@@ -2,10 +2,10 @@
 
 Set LEAD_HSR_DEMO_DIR to a directory to reuse it (Snakemake then only builds what is missing or outdated).
 """
-import os
 from pathlib import Path
 
 import pytest
+from dag_runner import built_slice
 
 from demo_dag import CI_TARGETS, snakemake
 
@@ -13,8 +13,4 @@ from demo_dag import CI_TARGETS, snakemake
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A working directory where the CI slice of the demo DAG completed."""
-    reuse = os.environ.get("LEAD_HSR_DEMO_DIR")
-    workdir = Path(reuse) if reuse else tmp_path_factory.mktemp("demo")
-    out = snakemake(workdir, *CI_TARGETS)
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-8000:]
-    return workdir
+    return built_slice(tmp_path_factory, "LEAD_HSR_DEMO_DIR", "demo", snakemake, CI_TARGETS)

@@ -1,9 +1,8 @@
 """Running the demo DAG from tests: one place for the command line and the slice CI runs."""
-import subprocess
 from pathlib import Path
 
 import yaml
-from dag_runner import run_snakemake
+from dag_runner import slice_runner
 
 from lead_hsr.lead.arch import hypercolumn_dim
 
@@ -29,6 +28,5 @@ CI_TARGETS = [LEAD_MATCHING, *LEAD_REGRESSION_RUNS, "data", f"{R}/tables/table_3
               *HYPERCOLUMN_RUNS, *MATCHING_RUNS]
 
 
-def snakemake(workdir: Path, *targets: str, options: tuple = (), timeout: int = 2400) -> subprocess.CompletedProcess:
-    """Run Snakemake on config/demo.yaml in `workdir` (tests/dag_runner.py)."""
-    return run_snakemake("demo.yaml", workdir, *targets, options=options, timeout=timeout)
+# snakemake(workdir, *targets, options=(), timeout=2400) on config/demo.yaml (tests/dag_runner.py)
+snakemake = slice_runner("demo.yaml", timeout=2400)

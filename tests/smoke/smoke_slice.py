@@ -1,10 +1,9 @@
 """The CI slice of the paper-scale smoke (config/smoke.yaml): one job of every rule family, through a table and a
 figure, at the paper's shapes (ResNet50 3840-d hypercolumns, paper256 G/D at 256x256, ViT-B/16 HSR taps,
 Inception-v3/VGG16/LPIPS metric networks), each with a few steps on a few dozen synthetic images."""
-import subprocess
 from pathlib import Path
 
-from dag_runner import run_snakemake
+from dag_runner import slice_runner
 
 REPO = Path(__file__).resolve().parents[2]
 R = "results/smoke"
@@ -26,6 +25,5 @@ SLICE_TARGETS = {
 }
 
 
-def snakemake(workdir: Path, *targets: str, options: tuple = (), timeout: int = 3600) -> subprocess.CompletedProcess:
-    """Run Snakemake on config/smoke.yaml in `workdir` (tests/dag_runner.py)."""
-    return run_snakemake("smoke.yaml", workdir, *targets, options=options, timeout=timeout)
+# snakemake(workdir, *targets, options=(), timeout=3600) on config/smoke.yaml (tests/dag_runner.py)
+snakemake = slice_runner("smoke.yaml", timeout=3600)
