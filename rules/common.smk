@@ -306,7 +306,7 @@ def results_targets():
 
 
 def training_curves_dir():
-    """One training-curve figure per run under WORK (rules/report.smk), drawn once every result exists."""
+    """One training-curve figure per training run of the DAG (rules/report.smk), drawn once every result exists."""
     return f"{RESULTS}/training_curves"
 
 

@@ -30,7 +30,9 @@ rule table:
 
 
 rule training_curves:
-    """One training-curve figure per run under work_dir (its log.csv), for the HTML report."""
+    """One training-curve figure per training run of this DAG (its log.csv under work_dir), for the HTML report.
+    The job plans its inputs' DAG again (lead_hsr.dag.training_work_dirs): runs another config left in work_dir
+    are not drawn."""
     input:
         results_targets(),    # after every training run the config needs has finished
     output:
@@ -41,7 +43,8 @@ rule training_curves:
             category="Training curves",
         ),
     params:
-        work_dir=WORK,
+        work_root=WORK,
+        snakefile=workflow.main_snakefile,
     conda:
         "../envs/environment.yaml"
     log:

@@ -305,3 +305,11 @@ def curve_data(work_dir: Path) -> dict:
         x_label, x = "step", list(steps)
     series = {name: values for name, values in log.items() if name not in LOG_BOOKKEEPING}
     return {"x_label": x_label, "x": x, "series": series}
+
+
+def run_curves(work_dirs: list[Path], root: Path) -> dict[str, dict]:
+    """Run name (its path under `root`) -> `curve_data`, for each of `work_dirs` that has a log.csv (a run that
+    has logged a row); the others (not started, or a trainer that logs nothing) are left out."""
+    root = Path(root)
+    return {(Path(run).relative_to(root).as_posix() if Path(run).is_relative_to(root) else Path(run).as_posix()):
+            curve_data(Path(run)) for run in work_dirs if (Path(run) / LOG_NAME).is_file()}

@@ -8,7 +8,7 @@ from PIL import Image
 
 from lead_hsr.report.training_curves import figure_name, write_training_curves
 from lead_hsr.train import RunConfig, train
-from lead_hsr.train.progress import curve_data, find_runs
+from lead_hsr.train.progress import curve_data, find_runs, run_curves
 
 
 def _run(work_dir: Path, unit: str, images_per_step: int, total: int = 12):
@@ -50,3 +50,11 @@ def test_curve_data_and_one_figure_per_run(tmp_path):
     write_training_curves({"lead/stage1~byol": lead}, out)
     assert sorted(p.name for p in out.iterdir()) == ["lead__stage1~byol.png"]
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_run_curves_names_runs_under_the_root_and_skips_runs_without_a_log(tmp_path):
+    root = tmp_path / "work"
+    _run(root / "lead" / "stage1~byol", "steps", 32)
+    (root / "lead" / "stage1~random").mkdir(parents=True)          # in the DAG, never logs a row
+    curves = run_curves([root / "lead" / "stage1~byol", root / "lead" / "stage1~random"], root)
+    assert list(curves) == ["lead/stage1~byol"] and curves["lead/stage1~byol"] == curve_data(root / "lead/stage1~byol")
