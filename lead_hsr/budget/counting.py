@@ -36,19 +36,35 @@ class GlobalFlopCounter(FlopCounterMode):
         self.mod_tracker = _Global()
 
 
+# What a meta tensor's Python scalar reads as: meta tensors hold no values, the trainers' step code reads a few.
+META_SCALARS = {
+    "item": 0.0,        # logged scalars (losses, ADA p, path-length mean)
+    "__float__": 0.0,
+    "__int__": 1,       # StyleGAN2-ADA's style-mixing cutoff: drawn in [1, num_ws)
+    "__bool__": True,   # coins (style mixing, p = 0.9): the costlier side, a second mapping pass
+}
+
+
 @contextlib.contextmanager
 def _meta_scalars():
-    """Let `.item()` / `float()` of a meta tensor return 0.0 (trainers log scalars, meta tensors hold none) and
-    boolean masks select every element (the regressor drops absent landmarks; none are absent here)."""
+    """Let `.item()`, `float()`, `int()` and `bool()` of a meta tensor return `META_SCALARS` (trainers log and
+    branch on scalars, meta tensors hold none) and boolean masks select every element (the regressor drops absent
+    landmarks; none are absent here)."""
     from torch.fx.experimental import _config as fx_config
-    item, to_float = torch.Tensor.item, torch.Tensor.__float__
-    torch.Tensor.item = lambda self: 0.0 if self.is_meta else item(self)
-    torch.Tensor.__float__ = lambda self: 0.0 if self.is_meta else to_float(self)
+    originals = {name: getattr(torch.Tensor, name) for name in META_SCALARS}
+
+    def stand_in(name):
+        original, value = originals[name], META_SCALARS[name]
+        return lambda self: value if self.is_meta else original(self)
+
+    for name in META_SCALARS:
+        setattr(torch.Tensor, name, stand_in(name))
     try:
         with fx_config.patch(meta_nonzero_assume_all_nonzero=True):
             yield
     finally:
-        torch.Tensor.item, torch.Tensor.__float__ = item, to_float
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ def test_meta_scalars_restore_item():
         torch.zeros(1, device="meta").item()
 
 
+def test_meta_scalars_let_a_step_branch_on_a_coin_and_index_with_a_draw():
+    # StyleGAN2-ADA's style mixing (lead_hsr.gan.loss.mix_styles): bool() of a coin, int() of a cutoff
+    meta, real = torch.zeros([], device="meta"), torch.zeros([])
+    with C._meta_scalars():
+        assert bool(meta < 0.9) is True and int(meta) == 1 and float(meta) == 0.0
+        assert bool(real) is False and int(real + 3) == 3 and float(real + 2) == 2.0   # real tensors untouched
+    for read in (bool, int, float):
+        with pytest.raises(RuntimeError):
+            read(meta)
+
+
 def test_state_bytes_counts_grads_and_moments():
     layer = torch.nn.Linear(10, 10)   # 110 parameters
     assert C.state_bytes([layer], optimizer_moments=2) == 110 * 4 * 4   # weight, grad, 2 Adam moments
