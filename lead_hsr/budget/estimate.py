@@ -35,9 +35,10 @@ def family_rows(jobs: list[Job], coster: Coster) -> list[dict]:
         cost = coster.cost(job)
         family = "figures" if job.rule.startswith("fig_") else job.rule
         row = rows.setdefault(family, {"family": family, "jobs": 0, "flops": 0.0, "peak_bytes": 0.0,
-                                       "unit": "", "modelled": cost is not None})
+                                       "unit": "", "modelled": False})
         row["jobs"] += 1
-        if cost is not None:
+        if cost is not None:   # modelled if any of its jobs is (stage 1: BYOL and MoCo train, random init not)
+            row["modelled"] = True
             row["flops"] += cost.flops
             if cost.peak_bytes >= row["peak_bytes"]:   # the unit of the job that sets the peak
                 row["peak_bytes"], row["unit"] = cost.peak_bytes, cost.unit

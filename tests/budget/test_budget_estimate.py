@@ -35,3 +35,14 @@ def test_family_rows_sum_jobs_and_render_table():
     assert f"| table_4.1 | {hours:,.1f} |" in text
     assert "vs 2.7 GB measured by StyleGAN2-ADA (2.0x;" in text
     assert "every GPU-hour above is 4.0x larger" in text        # 0.5 / 0.125
+
+
+class _Stage1Coster:   # random init trains nothing; BYOL does
+    def cost(self, job):
+        return None if job.wc["stage1"] == "random" else JobCost(3e15, 1e9, 1, "byol")
+
+
+def test_a_family_is_modelled_when_any_of_its_jobs_is_not_only_the_first():
+    jobs = [Job("train_stage1", (("stage1", "random"),), "r"), Job("train_stage1", (("stage1", "byol"),), "b")]
+    (row,) = E.family_rows(jobs, _Stage1Coster())
+    assert row["modelled"] and row["jobs"] == 2 and row["flops"] == 3e15 and row["unit"] == "byol"
