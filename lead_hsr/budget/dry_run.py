@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from lead_hsr.data.layouts import SKIP_RAW_CHECK_ENV
 from lead_hsr.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +63,7 @@ def plan(configfile: Path, target: str | None = None) -> list[Job]:
         if target:
             cmd += ["--", target]
         # the budget is for before the data is there: plan without the raw-layout check of the prepare jobs
-        env = {**os.environ, "LEAD_HSR_SKIP_RAW_CHECK": "1"}
+        env = {**os.environ, SKIP_RAW_CHECK_ENV: "1"}
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
     if out.returncode != 0:
         raise InputError(f"{configfile}: `snakemake -n` failed; fix the configuration first:\n{out.stderr[-3000:]}")
