@@ -5,12 +5,15 @@
 prints, for each table or figure target, every result it reads (one line per run: the table row it fills,
 the rule that writes it, whether it is built, its path), so a single row can be rebuilt with
 `snakemake <path> --forcerun <rule>`. The DAG is Snakemake's own, planned exactly as `snakemake -n` would
-plan it (through its Python API); nothing here re-derives a path.
+plan it (through its Python API and, where that stops, its internals: `SNAKEMAKE_INTERNALS` says why); nothing
+here re-derives a path.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +52,7 @@ def _input_labels(job) -> dict[str, str]:
     """path -> label of each input of the job that builds a target."""
     params = dict(job.params.items())
     if "runs" in params and "tables_yaml" in params:  # the table rule: run key -> metric JSONs
-        labels = row_labels(params["tables_yaml"], job.wildcards_dict["table"])
+        labels = row_labels(params["tables_yaml"], job.wildcards.table)
         return {path: labels.get(key, key) for key, paths in params["runs"].items() for path in paths}
     named = {}
     for name, value in job.input.items():
@@ -58,24 +61,69 @@ def _input_labels(job) -> dict[str, str]:
     return named
 
 
+# Snakemake's public interfaces plan a DAG only to run or print it: the `snakemake.api.DAGApi` methods (printdag,
+# printd3dag, summary, ...) build it, print and return nothing, and no listing they or the command line print
+# (`-n`, `--summary`, `--detailed-summary`, `--d3dag`, `--dag`, `--filegraph`, `--export-cwl`) carries a job's params
+# or the names of its inputs, which are the labels printed here (the table rule's `params.runs`: run key -> metric
+# JSONs; the figure rules' named inputs). So `planned_dag` plans it as those methods do (`Workflow._prepare_dag`,
+# `Workflow._build_dag`, the workflow reached through `WorkflowApi._workflow`) and reads the jobs' `input`,
+# `output`, `params`, `wildcards` (what a rule's script sees as `snakemake.input`, ...). These are the internals;
+# each is checked before use (`missing_snakemake_internals`, pinned by tests/workflow/test_runs.py), so an upgrade
+# that moves one fails naming it; the tests there compare the rest with the public `snakemake -n`.
+SNAKEMAKE_INTERNALS = (
+    ("snakemake.api", "WorkflowApi", "_workflow"),
+    ("snakemake.workflow", "Workflow", "_prepare_dag"),
+    ("snakemake.workflow", "Workflow", "_build_dag"),
+    ("snakemake.workflow", "Workflow", "dag"),
+    ("snakemake.dag", "DAG", "jobs"),
+    ("snakemake.dag", "DAG", "dependencies"),
+    ("snakemake.dag", "DAG", "needrun"),
+    *(("snakemake.jobs", "Job", name) for name in ("rule", "input", "output", "params", "wildcards")),
+)
+PREPARE_DAG_ARGUMENTS = {"forceall": False, "ignore_incomplete": True, "lock_warn_only": True}  # as DAGApi.printdag
+
+
+def missing_snakemake_internals() -> list[str]:
+    """The Snakemake internals `planned_dag` uses that the installed Snakemake lacks (empty: all there)."""
+    missing = [f"{module}.{owner}.{name}" for module, owner, name in SNAKEMAKE_INTERNALS
+               if not hasattr(getattr(importlib.import_module(module), owner, None), name)]
+    if not missing:
+        from snakemake.workflow import Workflow
+        accepted = inspect.signature(Workflow._prepare_dag).parameters
+        missing = [f"snakemake.workflow.Workflow._prepare_dag({name}=)" for name in PREPARE_DAG_ARGUMENTS
+                   if name not in accepted]
+    return missing
+
+
+def planned_dag(api, targets: list[str], configfiles, workdir: Path, snakefile: Path):
+    """Snakemake's DAG of `targets`, planned as `snakemake -n` plans it (the internals: see above)."""
+    import snakemake
+    from snakemake.settings.types import ConfigSettings, DAGSettings, ResourceSettings
+
+    missing = missing_snakemake_internals()
+    if missing:
+        raise RuntimeError(f"lead_hsr.runs plans Snakemake's DAG through internals this Snakemake "
+                           f"({snakemake.__version__}) lacks: {', '.join(missing)}. Install the Snakemake "
+                           f"envs/requirements.txt pins, or adapt lead_hsr/runs.py (planned_dag).")
+    config_settings = ConfigSettings(configfiles=[Path(f).resolve() for f in configfiles])
+    workflow_api = api.workflow(resource_settings=ResourceSettings(), config_settings=config_settings,
+                                snakefile=Path(snakefile).resolve(), workdir=workdir)
+    workflow_api.dag(DAGSettings(targets=set(targets)))
+    workflow = workflow_api._workflow
+    workflow._prepare_dag(**PREPARE_DAG_ARGUMENTS)
+    workflow._build_dag()
+    return workflow.dag
+
+
 def needed_runs(targets: list[str], configfiles: list[Path] = (), workdir: Path | None = None,
                 snakefile: Path = REPO / "Snakefile") -> dict[str, list[RunResult]]:
     """target -> the results its job reads, each with the rule that writes it, in the job's input order."""
     from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-                                          ResourceSettings)
+    from snakemake.settings.types import OutputSettings, Quietness
 
     workdir = Path(workdir or Path.cwd()).resolve()
     with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        config_settings = ConfigSettings(configfiles=[Path(f).resolve() for f in configfiles])
-        workflow_api = api.workflow(resource_settings=ResourceSettings(), config_settings=config_settings,
-                                    snakefile=Path(snakefile).resolve(), workdir=workdir)
-        workflow_api.dag(DAGSettings(targets=set(targets)))
-        # The API plans a DAG only to run or print it; its planner (what `snakemake -n` uses) is reached here.
-        workflow = workflow_api._workflow
-        workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-        workflow._build_dag()
-        dag = workflow.dag
+        dag = planned_dag(api, targets, configfiles, workdir, snakefile)
         found = {}
         for target in targets:
             job = next((job for job in dag.jobs if target in job.output), None)
