@@ -44,7 +44,7 @@ clean-demo:
 	rm -rf results/demo work/demo demo_data
 
 # Paper-scale smoke (config/smoke.yaml): the whole paper DAG at paper shapes, random-weight stand-ins, synthetic
-# raw data at the real raw resolutions, a few steps per job. CPU, hours on 2 cores; see README "Paper-scale smoke".
+# raw data at the real raw resolutions, a few steps per job. CPU, hours on 2 cores; see docs/smoke.md.
 .PHONY: smoke clean-smoke
 smoke: setup
 	$(BIN)/snakemake --profile profiles/local --configfile config/smoke.yaml

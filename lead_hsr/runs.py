@@ -5,7 +5,8 @@
 prints, for each table or figure target, every result it reads (one line per run: the table row it fills,
 the rule that writes it, whether it is built, its path), so a single row can be rebuilt with
 `snakemake <path> --forcerun <rule>`. The DAG is Snakemake's own, planned exactly as `snakemake -n` would
-plan it (through its Python API); nothing here re-derives a path.
+plan it (`lead_hsr.dag.planned_dag`: its Python API and, where that stops, its internals); nothing
+here re-derives a path.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from lead_hsr.dag import planned_dag
 from lead_hsr.report.spec import cell_run, load_tables, run_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +51,7 @@ def _input_labels(job) -> dict[str, str]:
     """path -> label of each input of the job that builds a target."""
     params = dict(job.params.items())
     if "runs" in params and "tables_yaml" in params:  # the table rule: run key -> metric JSONs
-        labels = row_labels(params["tables_yaml"], job.wildcards_dict["table"])
+        labels = row_labels(params["tables_yaml"], job.wildcards.table)
         return {path: labels.get(key, key) for key, paths in params["runs"].items() for path in paths}
     named = {}
     for name, value in job.input.items():
@@ -61,21 +63,7 @@ def _input_labels(job) -> dict[str, str]:
 def needed_runs(targets: list[str], configfiles: list[Path] = (), workdir: Path | None = None,
                 snakefile: Path = REPO / "Snakefile") -> dict[str, list[RunResult]]:
     """target -> the results its job reads, each with the rule that writes it, in the job's input order."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (ConfigSettings, DAGSettings, OutputSettings, Quietness,
-                                          ResourceSettings)
-
-    workdir = Path(workdir or Path.cwd()).resolve()
-    with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
-        config_settings = ConfigSettings(configfiles=[Path(f).resolve() for f in configfiles])
-        workflow_api = api.workflow(resource_settings=ResourceSettings(), config_settings=config_settings,
-                                    snakefile=Path(snakefile).resolve(), workdir=workdir)
-        workflow_api.dag(DAGSettings(targets=set(targets)))
-        # The API plans a DAG only to run or print it; its planner (what `snakemake -n` uses) is reached here.
-        workflow = workflow_api._workflow
-        workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
-        workflow._build_dag()
-        dag = workflow.dag
+    with planned_dag(targets, configfiles=configfiles, workdir=workdir, snakefile=snakefile) as dag:
         found = {}
         for target in targets:
             job = next((job for job in dag.jobs if target in job.output), None)

@@ -1,10 +1,8 @@
 # Path helpers and config lookups shared by every rule file. No logic beyond building paths.
 from pathlib import Path
 
-import os
-
 from lead_hsr.config import key_source, rule_resources
-from lead_hsr.data.layouts import missing_layout, missing_raw_message
+from lead_hsr.data.layouts import RawRoots
 from lead_hsr.data.registry import OWN_DATA_PREPARERS, PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
 from lead_hsr.errors import InputError
 
@@ -66,13 +64,9 @@ def raw_inputs(store):
     Own image folders / landmark files are inputs too: editing them reruns the preparation."""
     if preparer_of(store) in OWN_DATA_PREPARERS:
         return list(own_data_paths(store).values())
-    check_raw_roots(store)
+    RAW_ROOTS.check(store)
     needed = PREPARER_INPUTS[preparer_of(store)]
     return [raw_root(d) for d in needed if d in SYNTHETIC.get("datasets", {})]
-
-
-# Set by the test suite to plan paper DAGs without the datasets; a real run never sets it.
-SKIP_RAW_CHECK = os.environ.get("LEAD_HSR_SKIP_RAW_CHECK") == "1"
 
 
 def raw_config_file(dataset):
@@ -85,24 +79,9 @@ def raw_config_file(dataset):
         return source
 
 
-def raw_root_problems(store):
-    """One message per real raw root of `store` that lacks the files defining its layout (lead_hsr.data.layouts)."""
-    preparer = preparer_of(store)
-    return [missing_raw_message(d, raw_root(d), preparer, store, missing, raw_config_file(d))
-            for d in PREPARER_INPUTS[preparer] if d not in SYNTHETIC.get("datasets", {})
-            if (missing := missing_layout(preparer, d, raw_root(d)))]
-
-
-def check_raw_roots(store):
-    """Fail at DAG build (`snakemake -n` included), before any submission, if `store` cannot be prepared."""
-    if SKIP_RAW_CHECK or Path(prepared(store)).exists():  # a prepared store needs no raw data
-        return
-    problems = raw_root_problems(store)
-    if problems:
-        others = [s for s in config["prepared"] if s != store and not Path(prepared(s)).exists()
-                  and raw_root_problems(s)]
-        also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
-        raise InputError("\n".join(problems) + also)
+# which raw data each store lacks (lead_hsr.data.layouts; LEAD_HSR_SKIP_RAW_CHECK=1 skips the check)
+RAW_ROOTS = RawRoots({s: preparer_of(s) for s in config["prepared"]}, prepared, raw_root,
+                     set(SYNTHETIC.get("datasets", {})), raw_config_file)
 
 
 def raw_roots_of(store):

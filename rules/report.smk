@@ -30,9 +30,8 @@ rule table:
 
 
 rule training_curves:
-    """One training-curve figure per training run of this DAG (its log.csv under work_dir), for the HTML report.
-    The job plans its inputs' DAG again (lead_hsr.dag.training_work_dirs): runs another config left in work_dir
-    are not drawn."""
+    """One training-curve figure per training run of this DAG (not another config's leftovers), for the report."""
+    # The job plans its inputs' DAG again (lead_hsr.dag.training_work_dirs) to know which runs are this config's.
     input:
         results_targets(),    # after every training run the config needs has finished
     output:

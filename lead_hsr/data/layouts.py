@@ -1,15 +1,20 @@
 """Which files and folders define each raw dataset's official layout, per preparer: their one home.
 
 The readers take their file names from here, and the Snakefile checks a real raw root against them when it builds
-the DAG (rules/common.smk `raw_inputs`): a missing dataset fails at `snakemake -n`, before any job is submitted,
-naming the config key (`raw.<name>.root`), the config file, the expected layout and the official source.
+the DAG (`RawRoots.check`, called by rules/common.smk `raw_inputs`): a missing dataset fails at `snakemake -n`,
+before any job is submitted, naming the config key (`raw.<name>.root`), the config file, the expected layout and
+the official source, and every other store of the config that lacks raw data too.
 Only the files that define a layout are checked (annotation lists, image folders), never every image.
 Light on purpose (no numpy, no torch): the Snakefile imports it at parse time.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from lead_hsr.errors import InputError
 
 CELEBA_SUBFOLDERS = ("", "Anno", "Eval", "Img")  # files sit in the root or in the official Drive sub-folders
 MAFL_SPLIT_FILES = {"train": "training.txt", "test": "testing.txt"}
@@ -130,3 +135,38 @@ def missing_raw_message(dataset: str, root, preparer: str, store: str, missing: 
     return (f"{root}: raw dataset '{dataset}' (config key `raw.{dataset}.root`, set in {config_file}) {what}. "
             f"The prepared store '{store}' (preparer {preparer}) needs this layout under that root: {layout}. "
             f"{raw_root_fix(dataset, config_file)}")
+
+
+# Set to 1 by the test suite (tests/conftest.py) to plan paper DAGs without their datasets; a real run never sets it.
+SKIP_RAW_CHECK_ENV = "LEAD_HSR_SKIP_RAW_CHECK"
+
+
+@dataclass(frozen=True)
+class RawRoots:
+    """The raw data of a configuration's prepared stores, as the DAG sees it (rules/common.smk builds it once)."""
+
+    preparers: Mapping[str, str]  # every prepared store of the config -> its preparer
+    prepared: Callable[[str], str]  # prepared store -> its directory (an existing store needs no raw data)
+    root: Callable[[str], str]  # raw dataset -> its root (`raw.<name>.root`, or the synthetic tree)
+    synthetic: Collection[str]  # raw datasets the DAG renders itself: outputs of a job, not checked
+    config_file: Callable[[str], str]  # raw dataset -> the config file that sets `raw.<name>.root`
+
+    def problems(self, store: str) -> list[str]:
+        """One message per real raw root of `store` that lacks the files defining its layout (none for a store of
+        your own data: its images are inputs of the job that prepares it)."""
+        preparer = self.preparers[store]
+        return [missing_raw_message(d, self.root(d), preparer, store, missing, self.config_file(d))
+                for d in PREPARER_LAYOUTS.get(preparer, {}) if d not in self.synthetic
+                if (missing := missing_layout(preparer, d, self.root(d)))]
+
+    def check(self, store: str) -> None:
+        """Raise `InputError` if `store` cannot be prepared (the DAG is being built: `snakemake -n` included, before
+        any submission), naming every other unprepared store of the config that lacks raw data too."""
+        if os.environ.get(SKIP_RAW_CHECK_ENV) == "1" or Path(self.prepared(store)).exists():
+            return
+        problems = self.problems(store)
+        if problems:
+            others = [s for s in self.preparers if s != store and not Path(self.prepared(s)).exists()
+                      and self.problems(s)]
+            also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
+            raise InputError("\n".join(problems) + also)

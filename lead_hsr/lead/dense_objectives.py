@@ -53,7 +53,7 @@ def _full(x: torch.Tensor) -> torch.Tensor:
 
 def no_autocast(x: torch.Tensor):
     """Context that turns autocast off on `x`'s device (the loss arithmetic below runs in full precision); a
-    no-op where autocast does not exist (the meta device of lead_hsr.metrics.budget)."""
+    no-op where autocast does not exist (the meta device of lead_hsr.budget)."""
     if not torch.amp.is_autocast_available(x.device.type):
         return contextlib.nullcontext()
     return torch.autocast(device_type=x.device.type, enabled=False)

@@ -3,7 +3,7 @@
 What a low-precision step may differ from the fp32 step by: the networks run in bf16/fp16, so the gradient moves
 by about what the fp32 gradient itself moves when its inputs and weights are rounded once to that dtype (the
 "rounding floor", measured here in fp32 on the same batch). Autocast rounds again at every layer instead of
-once, so the error is a small multiple of the floor: measured 1.2-1.9x here (bench/README.md); the tolerance is
+once, so the error is a small multiple of the floor: measured 1.2-1.9x here (docs/fidelity.md); the tolerance is
 ROUNDING_FACTOR = 4 x floor. The bugs these tests exist for (a loss computed in bf16, fp16 gradients applied
 still scaled by 2^16, inf/NaN, a step skipped for good, a GradScaler not restored on resume) are far beyond
 it. The losses themselves run in full precision under autocast: there the comparison is exact.

@@ -11,7 +11,8 @@ import pytest
 from snakemake.cli import get_argument_parser
 
 REPO = Path(__file__).resolve().parents[2]
-DOCS = ["README.md", "scripts/slurm/README.md", "config/README.md"]
+DOCS = ["README.md", "scripts/slurm/README.md", "config/README.md",
+        *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md"))]
 PARSER = get_argument_parser()
 # Options that take several values, read from the parser itself (--configfile, --forcerun, --until, ...).
 MULTI_VALUE = {action.dest: action.option_strings[0] for action in PARSER._actions
@@ -113,7 +114,7 @@ def swallowed_targets(args) -> list[str]:
 def test_the_docs_show_commands():
     # The extraction itself works: the README's forcerun examples and the slurm README's commands are found.
     places = {where.split(":")[0] for where, _ in COMMANDS}
-    assert {"README.md", "scripts/slurm/README.md", "Snakefile"} <= places, places
+    assert {"docs/paper.md", "scripts/slurm/README.md", "Snakefile"} <= places, places
     assert any("--forcerun" in args for _, args in COMMANDS)
 
 

@@ -13,7 +13,7 @@ from tiny_synthetic import TINY_SPEC
 
 from lead_hsr.config import key_source
 from lead_hsr.data import synthetic
-from lead_hsr.data.layouts import OFFICIAL_SOURCES, PREPARER_LAYOUTS, missing_layout
+from lead_hsr.data.layouts import OFFICIAL_SOURCES, PREPARER_LAYOUTS, SKIP_RAW_CHECK_ENV, RawRoots, missing_layout
 from lead_hsr.data.prepare_all import prepare
 from lead_hsr.data.registry import PREPARER_INPUTS, RAW_DATASETS
 from lead_hsr.errors import InputError
@@ -112,6 +112,60 @@ def test_demo_synthetic_roots_are_produced_by_the_dag_not_checked(tmp_path):
     out = dry_run(tmp_path, REPO / "config" / "demo.yaml")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "generate_synthetic" in out.stdout
+
+
+def raw_roots(tmp_path, preparers, synthetic=()):
+    """RawRoots over `tmp_path`: stores under prepared/, raw datasets under raw/, set in my.yaml."""
+    return RawRoots(preparers, lambda s: str(tmp_path / "prepared" / s), lambda d: str(tmp_path / "raw" / d),
+                    set(synthetic), lambda d: "my.yaml")
+
+
+def test_raw_roots_name_what_each_store_lacks_and_the_other_stores(tmp_path, raw_tree, monkeypatch):
+    monkeypatch.delenv(SKIP_RAW_CHECK_ENV, raising=False)
+    (tmp_path / "raw").mkdir()
+    shutil.copytree(raw_tree / "aflw_m", tmp_path / "raw" / "aflw_m")
+    roots = raw_roots(tmp_path, {"mafl": "mafl", "aflw_m": "aflw_m", "w300": "w300", "mine": "image_folder"})
+    assert roots.problems("aflw_m") == [] and roots.problems("mine") == []   # own data: inputs, not raw roots
+    assert len(roots.problems("mafl")) == 2   # celeba and mafl
+    with pytest.raises(InputError) as error:
+        roots.check("mafl")
+    assert str(error.value).splitlines() == [
+        f"{tmp_path}/raw/celeba: raw dataset 'celeba' (config key `raw.celeba.root`, set in my.yaml) does not exist. "
+        "The prepared store 'mafl' (preparer mafl) needs this layout under that root: list_landmarks_align_celeba.txt "
+        "(in the root or in Anno/, Eval/, Img/), img_align_celeba/ (in the root or in Anno/, Eval/, Img/). Fix: get "
+        f"{OFFICIAL_SOURCES['celeba']}; set `raw.celeba.root` in my.yaml to the directory holding it.",
+        f"{tmp_path}/raw/mafl: raw dataset 'mafl' (config key `raw.mafl.root`, set in my.yaml) does not exist. "
+        "The prepared store 'mafl' (preparer mafl) needs this layout under that root: training.txt, testing.txt. "
+        f"Fix: get {OFFICIAL_SOURCES['mafl']}; set `raw.mafl.root` in my.yaml to the directory holding it.",
+        "Other prepared stores of this config lack raw data too: w300."]
+    roots.check("aflw_m")   # its layout is there
+
+
+def test_raw_roots_skip_synthetic_roots_prepared_stores_and_the_test_suites_plans(tmp_path, monkeypatch):
+    monkeypatch.delenv(SKIP_RAW_CHECK_ENV, raising=False)
+    raw_roots(tmp_path, {"mafl": "mafl"}, synthetic=("celeba", "mafl")).check("mafl")   # outputs of the DAG
+    roots = raw_roots(tmp_path, {"mafl": "mafl", "w300": "w300"})
+    with pytest.raises(InputError, match="Other prepared stores of this config lack raw data too: w300.$"):
+        roots.check("mafl")
+    (tmp_path / "prepared" / "w300").mkdir(parents=True)   # an existing store needs no raw data
+    with pytest.raises(InputError) as error:
+        roots.check("mafl")
+    assert "Other prepared stores" not in str(error.value)
+    roots.check("w300")
+    monkeypatch.setenv(SKIP_RAW_CHECK_ENV, "1")
+    roots.check("mafl")
+
+
+def test_paper_dry_run_with_a_store_of_your_own_names_the_missing_raw_data(tmp_path):
+    """Own-data stores read no raw root: the check of the paper stores still names what they lack."""
+    (tmp_path / "images").mkdir()
+    overlay = tmp_path / "own.yaml"
+    overlay.write_text(yaml.safe_dump({"prepared": {"mine": {"preparer": "image_folder_gan",
+                                                              "images": str(tmp_path / "images")}}}))
+    out = dry_run(tmp_path, overlay)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "KeyError" not in text
+    assert "Other prepared stores of this config lack raw data too:" in text and "raw dataset 'celeba'" in text
 
 
 def test_key_source_follows_snakemakes_precedence(tmp_path):

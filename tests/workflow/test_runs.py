@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from lead_hsr import dag as dag_module
+from lead_hsr.dag import SNAKEMAKE_INTERNALS, missing_snakemake_internals
 from lead_hsr.runs import main, needed_runs, row_labels
 from lead_hsr.report.spec import load_tables
 
@@ -64,3 +68,20 @@ def test_command_line(tmp_path, capsys):
     assert out.startswith(f"{TABLE} reads 5 results:") and "--forcerun <rule>" in out
     assert main(["results/paper/tables/table_9.9.md", "--directory", str(tmp_path)]) == 1
     assert "table_9.9" in capsys.readouterr().err
+
+
+def test_the_snakemake_internals_it_uses_are_there():
+    """No public Snakemake interface hands out a planned DAG's jobs with their params and input names
+    (lead_hsr/dag.py says why), so it uses internals; an upgrade that moves one fails here, naming it."""
+    assert missing_snakemake_internals() == []
+    assert {name for _, _, name in SNAKEMAKE_INTERNALS} >= {"_workflow", "_prepare_dag", "_build_dag"}
+
+
+def test_a_moved_internal_is_named_before_any_planning(tmp_path, monkeypatch):
+    monkeypatch.setattr(dag_module, "SNAKEMAKE_INTERNALS",
+                        SNAKEMAKE_INTERNALS + (("snakemake.dag", "DAG", "renamed_in_a_later_snakemake"),))
+    with pytest.raises(RuntimeError, match=r"lacks: snakemake\.dag\.DAG\.renamed_in_a_later_snakemake\. Install"):
+        needed_runs([TABLE], workdir=tmp_path)
+    monkeypatch.setattr(dag_module, "PREPARE_DAG_ARGUMENTS", {**dag_module.PREPARE_DAG_ARGUMENTS, "gone": 1})
+    monkeypatch.setattr(dag_module, "SNAKEMAKE_INTERNALS", SNAKEMAKE_INTERNALS)
+    assert missing_snakemake_internals() == ["snakemake.workflow.Workflow._prepare_dag(gone=)"]
