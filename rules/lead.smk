@@ -1,4 +1,4 @@
-# LEAD training: stage 1 (BYOL / MoCo-v2 / random-init baseline) and stage 2 (LEAD, CL, CL objective on the
+# LEAD training: stage 1 (BYOL / MoCo / random-init baseline) and stage 2 (LEAD, CL, CL objective on the
 # FPN, NMF). Library: lead_hsr.lead.stage1 / stage2. Checkpoints live under WORK (undeclared: resume on retry).
 
 wildcard_constraints:
@@ -9,7 +9,7 @@ wildcard_constraints:
 
 
 rule train_stage1:
-    """LEAD stage 1: BYOL / MoCo-v2 self-supervised backbone training (random: the random-init baseline)."""
+    """LEAD stage 1: BYOL / MoCo self-supervised backbone training (random: the random-init baseline)."""
     input:
         prepared(config["lead"]["ssl_store"]),
     output:
