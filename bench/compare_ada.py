@@ -23,7 +23,6 @@ Nothing of the reference is copied here: it is imported from the given checkout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lead_hsr.gan import ada  # noqa: E402
+from lead_hsr.train.device import default_dtype  # noqa: E402
 
 GROUPS = {"blit": ("b", dict(xflip=1, rotate90=1, xint=1)),
           "geom": ("g", dict(scale=1, rotate=1, aniso=1, xfrac=1)),
@@ -47,16 +47,6 @@ def import_reference(path: str):
     from torch_utils import training_stats
     from training.augment import AugmentPipe
     return AugmentPipe, training_stats
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
 
 
 def _diffs(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:

@@ -42,6 +42,7 @@ from lead_hsr.lead import dense_objectives as do
 from lead_hsr.lead import regressor as reg
 from lead_hsr.lead import stage2
 from lead_hsr.metrics import iod
+from lead_hsr.train.device import default_dtype
 
 COLLIDING = ("utils", "model", "models", "data_loader", "NCE", "base", "logger", "parse_config")
 # prepared dataset -> class name in DVE's data_loader/data_loaders.py and key in CL's eval_face.py eye_idxs
@@ -333,16 +334,12 @@ def main() -> None:
     _REF_KP_NORMALIZE = dve.kp_normalize
     table = Table()
     for dtype in (getattr(torch, name) for name in args.dtypes):
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(dtype)  # their modules build their grids (linspace) in the default dtype
-        try:
+        with default_dtype(dtype):  # their modules build their grids (linspace) in the default dtype
             compare_cl_stage2(cl, table, dtype)
             compare_regressor("regressor vs DVE", dve.Predictor, dve.regression_loss, True, table, dtype,
                               extras=True)
             compare_regressor("regressor vs CL copy", cl.Predictor, cl.regression_loss, False, table, dtype)
             compare_evaluation(cl, dve, table, dtype)
-        finally:
-            torch.set_default_dtype(previous)
     compare_cl_settings(cl, table)
     compare_eye_indices(cl, dve, table)
     table.print()

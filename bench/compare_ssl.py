@@ -51,6 +51,7 @@ import torch
 from lead_hsr.lead import stage1
 from lead_hsr.lead.byol import target_tau
 from lead_hsr.lead.moco import initial_queue
+from lead_hsr.train.device import default_dtype
 
 TOL64 = 1e-9  # float64: max rel diff per tensor
 NOISE_FACTOR, FLOOR32 = 2.0, 2.0 ** -20  # float32: norm rel <= 2 x (both sides' own float32 error) + 8 ulps
@@ -176,17 +177,6 @@ def cpu_cuda_calls():
         yield
     finally:
         torch.Tensor.cuda, torch.nn.Module.cuda = saved
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    """torch's default float dtype while the steps run (our networks, hence our losses, run in it)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def data_parallel(module: torch.nn.Module, x: torch.Tensor, devices: int) -> torch.Tensor:

@@ -66,3 +66,15 @@ def grad_scaler_for(device: torch.device | str, dtype: str = "none") -> torch.am
     _check_dtype(dtype)
     device = torch.device(device)
     return torch.amp.GradScaler(device.type, enabled=dtype == "fp16")
+
+
+@contextlib.contextmanager
+def default_dtype(dtype: torch.dtype):
+    """torch's default float dtype inside the block (networks built and tensors drawn in it), restored after even
+    on error: the float64 comparisons of tests and benches (DESIGN §9) build whole trainers inside one."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)

@@ -1,24 +1,14 @@
 """ADA: the official AugmentPipe's behaviour without its checkout (invariants; the side-by-side comparison with the
 official code is bench/compare_ada.py) and the adaptive p heuristic of the official training loop."""
-import contextlib
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from lead_hsr.gan.ada import (ADA_INTERVAL, ADA_KIMG, ADA_TARGET, BGC, SYM6_TAPS, AdaptiveAugment, apply_color,
+from lead_hsr.gan.ada import (ADA_INTERVAL, ADA_KIMG, ADA_TARGET, SYM6_TAPS, AdaptiveAugment, apply_color,
                               apply_geometry, augment, draw_color, draw_geometry, pipe_multipliers)
-
-
-@contextlib.contextmanager
-def default_dtype(dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
+from lead_hsr.train.device import default_dtype
 
 
 def _images(n=4, size=16, dtype=torch.float32, seed=0):

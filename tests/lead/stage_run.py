@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from lead_hsr.lead import stage1, stage2  # noqa: E402
 from lead_hsr.train import ddp  # noqa: E402
+from lead_hsr.train.device import default_dtype  # noqa: E402
 
 
 def exit_with(code: int) -> None:
@@ -31,14 +32,10 @@ def run(stage: str, store, out, work, options: dict, stage1_weights=None, dtype:
     """One trainer run; `dtype` is torch's default float dtype during it (float64: process-count comparisons whose
     expected difference is float64 rounding, ~1e-12, on any CPU)."""
     torch.set_num_threads(1)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(getattr(torch, dtype))
-    try:
+    with default_dtype(getattr(torch, dtype)):
         if stage == "stage1":
             return stage1.train_stage1(Path(store), Path(out), options, Path(work))
         return stage2.train_stage2(Path(store), Path(stage1_weights), Path(out), options, Path(work))
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import yaml
 from lead_hsr.errors import InputError
 from lead_hsr.lead import byol, moco, stage1
 from lead_hsr.lead.backbones import build_backbone
+from lead_hsr.train.device import default_dtype
 
 torch.set_num_threads(1)
 TINY = {"arch": "resnet18", "crop": 32, "batch": 4, "proj_hidden": 32, "proj_dim": 16, "queue": 8, "device": "cpu"}
@@ -23,12 +24,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _in_float64(fn):
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with default_dtype(torch.float64):
         return fn()
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_byol_one_step_equals_byol_pytorch_in_float64():

@@ -28,6 +28,7 @@ from lead_hsr.lead import stage1  # noqa: E402
 from lead_hsr.lead.augment import AugmentConfig, augment_view, byol_views  # noqa: E402
 from lead_hsr.lead.common import load_batch, training_images  # noqa: E402
 from lead_hsr.train import CHECKPOINT_NAME, step_generator  # noqa: E402
+from lead_hsr.train.device import default_dtype
 
 torch.set_num_threads(1)
 OPTS = stage1.DEFAULTS | {"arch": "resnet18", "crop": 32, "batch": 4, "proj_hidden": 32, "proj_dim": 16, "queue": 8,
@@ -90,16 +91,12 @@ def _model_step1(start, dtype: torch.dtype, store):
         views = byol_views(images, aug, gen)
     else:
         views = augment_view(images, aug, gen), augment_view(images, aug, gen)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # full_precision() keeps float32 and float64; the networks are built in the default dtype
-    try:
+    with default_dtype(dtype):  # full_precision() keeps float32 and float64; the networks are built in the default dtype
         model.train()
         if objective == "moco":
             model.momentum_update()
         loss = model(*(v.to(dtype) for v in views))
         loss.backward()
-    finally:
-        torch.set_default_dtype(previous)
     return loss.item(), _flat(p.grad for p in model.online_parameters())
 
 

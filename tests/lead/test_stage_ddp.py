@@ -20,6 +20,7 @@ from tiny_data import random_teacher, tiny_store  # noqa: E402
 
 from lead_hsr.lead.backbones import build_backbone  # noqa: E402
 from lead_hsr.train import CHECKPOINT_NAME, ddp  # noqa: E402
+from lead_hsr.train.device import default_dtype
 
 # Tiny, but not degenerate: with 1x1 deepest maps GroupNorm/BatchNorm see one value per group and Adam turns the
 # resulting float-noise gradients into full-size steps, so stage 2 runs 64-px crops (2x2 layer4).
@@ -85,12 +86,9 @@ def test_two_gloo_processes_match_one_process(name, runs):
 
 
 def test_training_moved_the_weights(runs):
-    torch.set_default_dtype(getattr(torch, DTYPE))
-    try:
+    with default_dtype(getattr(torch, DTYPE)):
         torch.manual_seed(0)  # the trainer's model seed
         initial = build_backbone("resnet18").state_dict()
-    finally:
-        torch.set_default_dtype(torch.float32)
     one, _, _ = runs["byol"]
     assert one["net.conv1.weight"].dtype == initial["conv1.weight"].dtype
     assert not torch.equal(one["net.conv1.weight"], initial["conv1.weight"])

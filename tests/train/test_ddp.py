@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import tiny_run  # noqa: E402
 
 from lead_hsr.train import CHECKPOINT_NAME, LOG_NAME, batch_indices, ddp  # noqa: E402
+from lead_hsr.train.device import default_dtype
 
 STEPS = 6
 
@@ -31,11 +32,8 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     out = tmp_path / "out"
     mp.spawn(tiny_run.ddp_worker, args=(2, _free_port(), str(tmp_path / "ddp"), str(out), STEPS), nprocs=2)
     single = _single_process_weights(tmp_path / "single")
-    torch.set_default_dtype(torch.float64)
-    try:
+    with default_dtype(torch.float64):
         initial = tiny_run.make_model(0.0).state_dict()
-    finally:
-        torch.set_default_dtype(torch.float32)
     for mode in ("wrapped", "averaged"):  # DistributedDataParallel, and ddp.average_gradients
         rank0 = torch.load(out / f"{mode}_rank0.pt", weights_only=True)
         rank1 = torch.load(out / f"{mode}_rank1.pt", weights_only=True)

@@ -12,6 +12,7 @@ from lead_hsr.train import (atomic_save_torch, atomic_write_json, atomic_write_t
                             step_generator, write_options_json)
 from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.train.atomic import atomic_write_with
+from lead_hsr.train.device import default_dtype
 
 
 def test_atomic_writers_round_trip(tmp_path):
@@ -64,6 +65,15 @@ def test_pick_device_and_precision_on_cpu():
         assert grad_scaler_for("cpu", dtype).is_enabled() == (dtype == "fp16")  # loss scaling for fp16 only
     with pytest.raises(InputError, match="precision"):
         autocast_for("cpu", "fp8")
+
+
+def test_default_dtype_is_restored_even_after_an_error():
+    assert torch.get_default_dtype() == torch.float32
+    with default_dtype(torch.float64):
+        assert torch.zeros(1).dtype == torch.float64
+    with pytest.raises(RuntimeError), default_dtype(torch.float64):
+        raise RuntimeError("a failing comparison")
+    assert torch.zeros(1).dtype == torch.float32
 
 
 def test_rng_state_round_trip():

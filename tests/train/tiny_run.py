@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from lead_hsr.train import RunConfig, atomic_save_torch, batch_indices, train  # noqa: E402
 from lead_hsr.train import ddp  # noqa: E402
+from lead_hsr.train.device import default_dtype  # noqa: E402
 
 N_ITEMS, DIM, BATCH = 40, 4, 8
 
@@ -38,12 +39,8 @@ def run(work_dir, total_steps, checkpoint_every=7, sleep_s=0.0, time_budget_s=No
         random_draws=True, log_every=5, dtype=torch.float32) -> tuple[torch.nn.Module, int]:
     """`dtype`: torch's default float dtype during the run (float64 for comparisons across process counts)."""
     torch.set_num_threads(1)
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
+    with default_dtype(dtype):
         return _run(work_dir, total_steps, checkpoint_every, sleep_s, time_budget_s, seed, random_draws, log_every)
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def _run(work_dir, total_steps, checkpoint_every, sleep_s, time_budget_s, seed, random_draws, log_every):
