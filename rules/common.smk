@@ -215,6 +215,32 @@ def feature_path(run):
     return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run, "dim": dim})
 
 
+# ---- using LEAD: exported landmark models and predictions (rules/use_lead.smk) ----
+MODEL_RUN = "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}/dataset~{dataset}/annotations~{annotations}/seed~{seed}"
+LEAD_PREDICT = LEAD.get("predict", {})
+
+
+def landmark_model_path(name):
+    """The exported model a `lead.predict.<name>` entry uses (its feature source's `dim~hypercolumn` resolved)."""
+    spec = LEAD_PREDICT[name]
+    if spec["dataset"] not in LEAD["datasets"]:
+        raise ValueError(f"config lead.predict.{name}.dataset: got {spec['dataset']!r}; expected one of "
+                         f"lead.datasets {sorted(LEAD['datasets'])}")
+    source = feature_path(run_fields(spec["source"]))
+    run = f"dataset~{spec['dataset']}/annotations~{spec.get('annotations', 'all')}/seed~{spec.get('seed', 0)}"
+    return f"{RESULTS}/lead/models/{source}/{run}/model.pt"
+
+
+def predictions_dir(name):
+    return f"{RESULTS}/lead/predictions/{name}"
+
+
+def predictions_targets():
+    """Every `lead.predict` entry's CSV, and its overlays when asked for (`snakemake predictions`)."""
+    return [f"{predictions_dir(name)}/predictions.csv" for name in LEAD_PREDICT] + [
+        f"{predictions_dir(name)}/overlays" for name, spec in LEAD_PREDICT.items() if spec.get("overlays")]
+
+
 # Tables whose GAN runs are read from the ALS JSON instead of the FID/PR/PPL one.
 ALS_TABLES = ("fig_4.10",)
 
