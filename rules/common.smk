@@ -231,6 +231,17 @@ def landmark_model_path(name):
     return f"{RESULTS}/lead/models/{source}/{run}/model.pt"
 
 
+def recorded_config_files():
+    """The --configfile files of this run as a model card records them (relative to the repository when inside)."""
+    files = []
+    for path in workflow.overwrite_configfiles:
+        try:
+            files.append(Path(path).resolve().relative_to(Path(workflow.basedir).resolve()).as_posix())
+        except (ValueError, OSError):
+            files.append(str(path))
+    return files
+
+
 def predictions_dir(name):
     return f"{RESULTS}/lead/predictions/{name}"
 

@@ -27,7 +27,7 @@ rule export_landmark_model:
     params:
         normaliser=lambda w: landmark_normaliser(w.dataset),
         geometry={key: config["geometry"][key] for key in ("resize", "crop")},
-        config_files=[str(path) for path in workflow.overwrite_configfiles],
+        config_files=recorded_config_files(),
     conda:
         "../envs/environment.yaml"
     log:
