@@ -215,6 +215,43 @@ def feature_path(run):
     return "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}".format(**{"proj": "none", **run, "dim": dim})
 
 
+# ---- using LEAD: exported landmark models and predictions (rules/use_lead.smk) ----
+MODEL_RUN = "stage1~{stage1}/stage2~{stage2}/dim~{dim}/proj~{proj}/dataset~{dataset}/annotations~{annotations}/seed~{seed}"
+LEAD_PREDICT = LEAD.get("predict", {})
+
+
+def landmark_model_path(name):
+    """The exported model a `lead.predict.<name>` entry uses (its feature source's `dim~hypercolumn` resolved)."""
+    spec = LEAD_PREDICT[name]
+    if spec["dataset"] not in LEAD["datasets"]:
+        raise ValueError(f"config lead.predict.{name}.dataset: got {spec['dataset']!r}; expected one of "
+                         f"lead.datasets {sorted(LEAD['datasets'])}")
+    source = feature_path(run_fields(spec["source"]))
+    run = f"dataset~{spec['dataset']}/annotations~{spec.get('annotations', 'all')}/seed~{spec.get('seed', 0)}"
+    return f"{RESULTS}/lead/models/{source}/{run}/model.pt"
+
+
+def recorded_config_files():
+    """The --configfile files of this run as a model card records them (relative to the repository when inside)."""
+    files = []
+    for path in workflow.overwrite_configfiles:
+        try:
+            files.append(Path(path).resolve().relative_to(Path(workflow.basedir).resolve()).as_posix())
+        except (ValueError, OSError):
+            files.append(str(path))
+    return files
+
+
+def predictions_dir(name):
+    return f"{RESULTS}/lead/predictions/{name}"
+
+
+def predictions_targets():
+    """Every `lead.predict` entry's CSV, and its overlays when asked for (`snakemake predictions`)."""
+    return [f"{predictions_dir(name)}/predictions.csv" for name in LEAD_PREDICT] + [
+        f"{predictions_dir(name)}/overlays" for name, spec in LEAD_PREDICT.items() if spec.get("overlays")]
+
+
 # Tables whose GAN runs are read from the ALS JSON instead of the FID/PR/PPL one.
 ALS_TABLES = ("fig_4.10",)
 

@@ -35,6 +35,7 @@ rule regress_scale:
     output:
         metrics=f"{RESULTS}/lead/scale/{FEATURES}/metrics.json",
         predictions=f"{RESULTS}/lead/scale/{FEATURES}/predictions.npy",
+        regressor=f"{RESULTS}/lead/scale/{FEATURES}/regressor.pt",  # written by every regression run
     params:
         options=lambda w: {**regression_options(), **LEAD["scale"].get("regression", {})},
         eyes=LEAD["scale"]["store"],

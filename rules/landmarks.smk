@@ -1,6 +1,7 @@
 # Landmark evaluation of every feature source the tables need: regression with all annotations, few-shot
 # regression (counts x seeds, one job per feature source and dataset), and matching on MAFL test pairs.
-# Every regression run writes its test predictions (`predictions.npy`, for the figures) beside its metrics.
+# Every regression run writes its test predictions (`predictions.npy`, for the figures) and its fitted regressor
+# (`regressor.pt`, for a landmark model export: rules/use_lead.smk) beside its metrics.
 # Library: lead_hsr.metrics.landmarks. A feature source is `stage1~/stage2~/dim~/proj~` (stage2 none = the
 # stage-1 hypercolumns).
 
@@ -15,6 +16,7 @@ rule regress_all:
     output:  # one-element lists, like regress_fewshot's: the script always gets lists (params.runs order)
         metrics=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json"],
         predictions=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy"],
+        regressors=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/regressor.pt"],
     params:
         options=lambda w: regression_options(),
         normaliser=lambda w: landmark_normaliser(w.dataset),
@@ -40,6 +42,7 @@ rule regress_fewshot:
     output:
         metrics=fewshot_outputs(),
         predictions=fewshot_outputs("predictions.npy"),
+        regressors=fewshot_outputs("regressor.pt"),
     params:
         options=lambda w: regression_options(),
         normaliser=lambda w: landmark_normaliser(w.dataset),

@@ -13,6 +13,7 @@ every side at load time (136 - 2 * 20 = 96). The demo uses the same functions wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -188,3 +189,92 @@ def sample_zoom(rng: np.random.Generator, split: str) -> float:
     """Zoom-out factor for unaligned MAFL: U(1, 1.5) for train, U(1, 2) for test (thesis Sec. 3)."""
     low, high = ZOOM_RANGE_TRAIN if split == "train" else ZOOM_RANGE_TEST
     return float(rng.uniform(low, high))
+
+
+# --- new images: the store's crop, and the way back to the image's own pixels --------------------------------
+# A landmark model predicts on any image the way its store was prepared: without a face box, the store's
+# whole-image transform; with one, its box crop; then the central crop. Every step moves landmarks by a per-axis
+# scale and shift, so the map from original pixels to crop pixels is affine (`AxisAffine`), found by sending two
+# probe points through the same functions the preparers call, and predictions are mapped back through its inverse.
+WHOLE_IMAGE_CROPS = {"resize": square_resize, "centre_crop": centre_square_resize, "celeba_aligned": celeba_aligned}
+BOX_CROPS = ("w300", "zoom")  # w300_box_crop (1-based inclusive box, DVE), zoomed_box_crop (0-based, zoom-out)
+BOX_COLUMNS = ("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1")  # as the prepared stores' tables name them
+DEFAULT_BOX_ZOOM = 1.0  # zoom-out of a box crop when the box list gives none (the box's own square)
+# preparer -> (whole-image crop, box crop); own-data stores (`image_folder`) use their `transform` option instead
+PREPARER_CROPS = {
+    "celeba_ssl": ("celeba_aligned", "zoom"),
+    "mafl": ("celeba_aligned", "zoom"),   # aligned CelebA images: top 30, 178 x 178
+    "mafl_unaligned": ("resize", "zoom"),  # the store's own crop: a zoomed-out square on list_bbox_celeba's box
+    "aflw_m": ("resize", "zoom"),          # MTFL crops are whole 150 x 150 face crops
+    "aflw_r": ("resize", "zoom"),
+    "w300": ("resize", "w300"),            # the store's own crop: bb_ground_truth boxes
+}
+OWN_DATA_PREPARER = "image_folder"
+
+
+@dataclass(frozen=True)
+class AxisAffine:
+    """crop pixels = scale * original pixels + offset, per axis (x, y)."""
+
+    scale: tuple[float, float]
+    offset: tuple[float, float]
+
+    @classmethod
+    def of(cls, transform, image: np.ndarray) -> tuple[np.ndarray, "AxisAffine"]:
+        """(transformed image, the affine map `transform` applies to landmarks of `image`)."""
+        out, probes = transform(image, np.array([[0.0, 0.0], [1.0, 1.0]]))
+        scale = probes[1] - probes[0]
+        return out, cls((float(scale[0]), float(scale[1])), (float(probes[0][0]), float(probes[0][1])))
+
+    def shifted(self, delta: float) -> "AxisAffine":
+        return AxisAffine(self.scale, (self.offset[0] + delta, self.offset[1] + delta))
+
+    def forward(self, points) -> np.ndarray:
+        return _as_landmarks(points) * np.array(self.scale) + np.array(self.offset)
+
+    def inverse(self, points) -> np.ndarray:
+        return (_as_landmarks(points) - np.array(self.offset)) / np.array(self.scale)
+
+
+@dataclass(frozen=True)
+class PredictionCrop:
+    """How a landmark model crops a new image: `whole_image` (a WHOLE_IMAGE_CROPS key) without a box, `box`
+    (a BOX_CROPS name) with one; then the geometry's central crop."""
+
+    whole_image: str
+    box: str
+
+    def __post_init__(self):
+        if self.whole_image not in WHOLE_IMAGE_CROPS or self.box not in BOX_CROPS:
+            raise InputError(f"prediction crop {self}: expected whole_image in {sorted(WHOLE_IMAGE_CROPS)} and box "
+                             f"in {list(BOX_CROPS)}; the landmark model file is damaged: export it again.")
+
+    @classmethod
+    def for_store(cls, preparer: str, options: dict | None = None) -> "PredictionCrop":
+        """The crop of a store made by `preparer` (its manifest's `preparer` and `options`)."""
+        if preparer == OWN_DATA_PREPARER:
+            return cls((options or {}).get("transform", "resize"), "zoom")
+        if preparer not in PREPARER_CROPS:
+            raise InputError(f"no prediction crop for stores of preparer {preparer!r}; known: "
+                             f"{sorted(PREPARER_CROPS) + [OWN_DATA_PREPARER]} (lead_hsr.data.geometry.PREPARER_CROPS).")
+        return cls(*PREPARER_CROPS[preparer])
+
+    def transform(self, box=None, zoom: float | None = None, size: int = RESIZE):
+        """(image, landmarks) -> (image, landmarks) at the store size: the box crop when `box` (bbox_x0, bbox_y0,
+        bbox_x1, bbox_y1 as the store's table has them) is given, else the whole-image crop."""
+        if box is None:
+            return partial(WHOLE_IMAGE_CROPS[self.whole_image], size=size)
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if self.box == "w300":
+            return partial(w300_box_crop, box=(x0, y0, x1, y1), size=size)
+        zoom = DEFAULT_BOX_ZOOM if zoom is None else float(zoom)
+        return partial(zoomed_box_crop, box=(x0, y0, x1 - x0, y1 - y0), zoom=zoom, size=size)
+
+    def apply(self, image: np.ndarray, geometry: Geometry, box=None, zoom: float | None = None):
+        """(crop_size x crop_size x 3 network input, AxisAffine from `image` pixels to its pixels)."""
+        prepared, affine = AxisAffine.of(self.transform(box, zoom, geometry.resize), image)
+        cropped, _ = central_crop(prepared, None, geometry.crop)
+        return np.ascontiguousarray(cropped), affine.shifted(-geometry.crop)
+
+    def as_dict(self) -> dict:
+        return {"whole_image": self.whole_image, "box": self.box}

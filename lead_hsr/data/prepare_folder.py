@@ -90,10 +90,11 @@ def _is_image(name: str) -> bool:
     return not hidden and name.lower().endswith(IMAGE_EXTENSIONS)
 
 
-def open_images(path, store: str) -> ImageSource:
-    """List the images of a folder (recursively) or a .zip; InputError when there is none or no such path."""
+def open_images(path, store: str, fix: str | None = None) -> ImageSource:
+    """List the images of a folder (recursively) or a .zip; InputError when there is none or no such path.
+    `store` names who reads them in the message; `fix` replaces the message's advice (default: the config key)."""
     path = Path(path)
-    fix = f"Fix: set prepared.{store}.images to a folder or .zip of {'/'.join(IMAGE_EXTENSIONS)} images."
+    fix = fix or f"Fix: set prepared.{store}.images to a folder or .zip of {'/'.join(IMAGE_EXTENSIONS)} images."
     if path.is_dir():
         source = ImageSource(path, sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
                                           if p.is_file() and _is_image(p.relative_to(path).as_posix())))

@@ -97,8 +97,8 @@ def build_dense_model(kind: str, arch: str, config: dict, state_dict: dict | Non
     return model
 
 
-def load_dense_model(weights_path, device: str | torch.device = "cpu") -> DenseFeatureModel:
-    """Rebuild the feature extractor saved by stage 1 or stage 2 (eval mode, on `device`)."""
+def read_dense_payload(weights_path) -> dict:
+    """The saved dict of a stage-1/stage-2 weights file (format checked; InputError naming the file otherwise)."""
     path = Path(weights_path)
     if not path.exists():
         raise InputError(f"{path}: dense-feature weights not found; run the LEAD stage-1/stage-2 rule that "
@@ -110,12 +110,22 @@ def load_dense_model(weights_path, device: str | torch.device = "cpu") -> DenseF
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: expected a {FORMAT} weights file written by lead_hsr.lead.stage1/stage2; "
                          "rerun that rule.")
+    return payload
+
+
+def dense_model_from_payload(payload: dict, where) -> DenseFeatureModel:
+    """Rebuild the model of a `read_dense_payload` dict (CPU, eval mode); InputError naming `where`."""
     try:
         model = build_dense_model(payload["kind"], payload["arch"], payload["config"], payload["state_dict"])
-    except (InputError, KeyError, RuntimeError) as err:
-        raise InputError(f"{path}: cannot rebuild the saved {payload.get('kind')!r} model ({err}); it was "
+    except (InputError, KeyError, RuntimeError, TypeError) as err:
+        raise InputError(f"{where}: cannot rebuild the saved {payload.get('kind')!r} model ({err}); it was "
                          "written by an incompatible version: rerun the rule that writes it.") from err
-    return model.to(device).eval()
+    return model.eval()
+
+
+def load_dense_model(weights_path, device: str | torch.device = "cpu") -> DenseFeatureModel:
+    """Rebuild the feature extractor saved by stage 1 or stage 2 (eval mode, on `device`)."""
+    return dense_model_from_payload(read_dense_payload(weights_path), Path(weights_path)).to(device).eval()
 
 
 @torch.no_grad()

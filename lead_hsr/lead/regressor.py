@@ -39,8 +39,8 @@ import torch.nn.functional as F
 
 from lead_hsr.errors import InputError
 from lead_hsr.lead import tps
-from lead_hsr.train import (RunConfig, autocast_for, batch_indices, grad_scaler_for, seed_everything,
-                            step_generator, train)
+from lead_hsr.train import (RunConfig, atomic_save_torch, autocast_for, batch_indices, grad_scaler_for,
+                            seed_everything, step_generator, train)
 from lead_hsr.train.device import AUTOCAST_DTYPES
 
 N_INTERMEDIATE = 50       # DVE/CL keypoint configs: num_intermediate_points 50 (thesis: "50 filters")
@@ -58,6 +58,9 @@ COSINE_MIN_LR_FACTOR = 0.2 ** 3 * 0.1
 FILTER_INIT_STD = 1.0     # DVE IntermediateKeypointPredictor: filters = torch.randn(...) (std 1)
 FEWSHOT_LEARNING_RATE = 0.01   # CL README "limited annotations": --learning_rate 0.01 --TPS_aug
 FEWSHOT_WEIGHT_DECAY = 0.05    # CL README "limited annotations": --weight_decay 0.05
+# A fitted regressor as a file (every regression run writes one beside its metrics.json; a landmark model
+# export carries it): torch.load(weights_only=True)-loadable plain dict.
+REGRESSOR_FORMAT = "lead_hsr.landmark_regressor/1"
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,52 @@ class LandmarkRegressor(nn.Module):
         points = self.intermediate_points(feats).flatten(2)                    # N x K x (2I): x0, y0, x1, ...
         with _no_autocast(feats.device):
             return torch.einsum("nkj,koj->nko", points, self.combine)
+
+
+def regressor_payload(model: LandmarkRegressor, feature_size: int, image_size: int) -> dict:
+    """A fitted regressor as plain data: what rebuilds it (`config`), its weights, and the descriptor grid
+    (`feature_size`) and crop side (`image_size`) its predictions are in."""
+    config = {"in_dim": int(model.project.in_channels), "n_landmarks": int(model.n_landmarks),
+              "n_intermediate": int(model.n_intermediate), "softargmax_mul": float(model.softargmax_mul),
+              "coordinates": model.coordinates}
+    return {"format": REGRESSOR_FORMAT, "config": config, "feature_size": int(feature_size),
+            "image_size": int(image_size),
+            "state_dict": {k: v.detach().cpu().float() for k, v in model.state_dict().items()}}
+
+
+def save_regressor(model: LandmarkRegressor, path, feature_size: int, image_size: int) -> Path:
+    """Write `regressor_payload` atomically (the regression run's declared `regressor.pt`)."""
+    return atomic_save_torch(regressor_payload(model, feature_size, image_size), path)
+
+
+def regressor_from_payload(payload, where) -> tuple[LandmarkRegressor, int, int]:
+    """(regressor in eval mode, feature_size, image_size) from `regressor_payload` data; InputError naming `where`
+    for anything else."""
+    if not isinstance(payload, dict) or payload.get("format") != REGRESSOR_FORMAT:
+        raise InputError(f"{where}: expected a {REGRESSOR_FORMAT} regressor (written by a regression run of "
+                         "lead_hsr.metrics.landmarks); rerun that regression job.")
+    try:
+        config = payload["config"]
+        model = LandmarkRegressor(int(config["in_dim"]), int(config["n_landmarks"]), int(config["n_intermediate"]),
+                                  float(config["softargmax_mul"]), coordinates=str(config["coordinates"]))
+        model.load_state_dict(payload["state_dict"], strict=True)
+        return model.eval(), int(payload["feature_size"]), int(payload["image_size"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise InputError(f"{where}: cannot rebuild the saved regressor ({err}); it was written by an incompatible "
+                         "version: rerun the regression job that writes it.") from err
+
+
+def load_regressor(path) -> tuple[LandmarkRegressor, int, int]:
+    """`regressor_from_payload` of a `save_regressor` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: regressor weights not found; every regression run writes them beside its "
+                         "metrics.json: rerun it (`snakemake --forcerun <its metrics.json>`).")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
+        raise InputError(f"{path}: not a readable torch file ({err}); rerun the regression job that writes it.")
+    return regressor_from_payload(payload, path)
 
 
 def _no_autocast(device: torch.device):

@@ -33,11 +33,18 @@ MATCHING_CHUNK_PAIRS = 8
 # Each regression run also saves its test-split predictions beside its metrics JSON (for the figures):
 # float32 N_test x K x 2 pixels (x, y) of the central crop, rows in `store.split("test")` order.
 PREDICTIONS_FILE = "predictions.npy"
+# ... and its fitted regressor (`lead_hsr.lead.regressor.save_regressor`), which a landmark model export carries.
+REGRESSOR_FILE = "regressor.pt"
 
 
 def predictions_path(metrics_json) -> Path:
     """Where the regression run whose metrics are `metrics_json` saved its test predictions."""
     return Path(metrics_json).with_name(PREDICTIONS_FILE)
+
+
+def regressor_path(metrics_json) -> Path:
+    """Where the regression run whose metrics are `metrics_json` saved its fitted regressor."""
+    return Path(metrics_json).with_name(REGRESSOR_FILE)
 
 
 def save_predictions(pred, metrics_json) -> Path:
@@ -77,12 +84,14 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
     normaliser: the dataset's `lead.datasets.<name>.normaliser` (`iod.Normaliser.from_config`; a paper store's
     name gives its protocol eye pair); metrics `iod` is the error in percent of it.
     outputs: {(annotations, seed): metrics.json path}, annotations "all" or a count (few-shot, with a subset
-    manifest `subset.json` written beside the metrics). options: crop, steps, fewshot_steps, device, regressor
+    manifest `subset.json` written beside the metrics); each run also writes `predictions.npy` and its fitted
+    regressor `regressor.pt` there. options: crop, steps, fewshot_steps, device, regressor
     (RegressorOptions fields), fewshot_regressor (overrides for few-shot runs), feature_stride (crop / feature
     size: 2 in the protocol, 48 of 96).
     """
     from lead_hsr.lead.dense_model import dense_descriptors, load_dense_model, select_rows
-    from lead_hsr.lead.regressor import RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops
+    from lead_hsr.lead.regressor import (RegressorOptions, fewshot_subset, fit_regressor, predict, regressor_flops,
+                                         save_regressor)
     device = pick_device(options.get("device", "auto"))
     store = open_store(store_path)
     crop = int(options["crop"])
@@ -112,6 +121,7 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
                                   reg_options, device=device)
         pred = predict(regressor, test_feats, size)
         save_predictions(pred.numpy(), out)
+        save_regressor(regressor, regressor_path(out), feature_size, size)
         mean_shape = train_lm[chosen].mean(dim=0, keepdim=True).expand_as(test_lm)
         atomic_write_json({
             "iod": iod_error(pred.numpy(), test_lm.numpy(), eyes),

@@ -128,11 +128,15 @@ def draw_landmarks(axis, image: np.ndarray, points=None, marker_size: float = 14
     image = np.asarray(image)
     axis.imshow(image, interpolation="nearest")
     if points is not None:
-        xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        axis.scatter(xy[:, 0], xy[:, 1], s=marker_size, c=list(landmark_colours(len(xy))), marker=marker,
-                     linewidths=0.4, edgecolors="white")
+        _scatter_landmarks(axis, points, marker_size, marker)
     axis.set_xlim(-0.5, image.shape[1] - 0.5)
     axis.set_ylim(image.shape[0] - 0.5, -0.5)
+
+
+def _scatter_landmarks(axis, points, marker_size: float, marker: str = "o") -> None:
+    xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    axis.scatter(xy[:, 0], xy[:, 1], s=marker_size, c=list(landmark_colours(len(xy))), marker=marker,
+                 linewidths=0.4, edgecolors="white")
 
 
 def landmark_rows(rows: list[dict], path: str | Path, cell_inches: float = 1.3, marker_size: float = 14,
@@ -254,4 +258,26 @@ def scale_figure(results: dict[str, dict], path: str | Path, dpi: int = 100) -> 
     axis.legend(fontsize=7, loc="upper left")
     axis.set_ylim(0, np.nanmax([b["iod"] or 0 for r in results.values() for b in r["bins"]]) * 1.35 + 1e-9)
     figure.tight_layout()
+    return save_figure(figure, path, dpi=dpi)
+
+
+def landmark_overlay(image: np.ndarray, faces: list, path: str | Path, boxes: list | None = None,
+                     dpi: int = 100) -> Path:
+    """One image at its own pixel size with the landmarks of each face drawn on it (`faces`: K x 2 arrays in
+    image pixels; `boxes`: (x0, y0, x1, y1) per face or None), saved as one PNG (`lead_hsr.lead.predict --overlays`)."""
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    figure = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    axis = figure.add_axes((0, 0, 1, 1))
+    axis.set_axis_off()
+    marker_size = max(9.0, (min(height, width) / 40) ** 2)  # visible on thumbnails and on photos
+    draw_landmarks(axis, image)
+    for index, points in enumerate(faces):
+        _scatter_landmarks(axis, points, marker_size)
+        if boxes and boxes[index] is not None:
+            x0, y0, x1, y1 = boxes[index]
+            axis.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=PREDICTION_COLOR,
+                                         linewidth=1))
+    axis.set_xlim(-0.5, width - 0.5)
+    axis.set_ylim(height - 0.5, -0.5)
     return save_figure(figure, path, dpi=dpi)

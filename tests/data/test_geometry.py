@@ -142,3 +142,32 @@ def test_inside_and_zoom_sampling():
     test = [g.sample_zoom(rng, "test") for _ in range(500)]
     assert 1.0 <= min(train) and max(train) <= 1.5 and max(train) > 1.45
     assert max(test) > 1.9 and max(test) <= 2.0
+
+
+@pytest.mark.parametrize("whole_image,box_crop,box,zoom", [
+    ("resize", "zoom", None, None), ("centre_crop", "zoom", None, None), ("celeba_aligned", "zoom", None, None),
+    ("resize", "zoom", (30, 40, 110, 130), 1.3), ("resize", "w300", (30, 40, 110, 130), None)])
+def test_prediction_crop_maps_landmarks_forward_and_back(whole_image, box_crop, box, zoom):
+    """A landmark drawn on a new image lands where the crop's affine map sends it, and maps back exactly."""
+    geometry = g.Geometry(88, 12)
+    point = np.array([[70.0, 95.0]])  # inside every crop above
+    image = _blob_image(218, 178, [tuple(point[0].astype(int))], radius=4)
+    crop, affine = g.PredictionCrop(whole_image, box_crop).apply(image, geometry, box, zoom)
+    assert crop.shape == (64, 64, 3) and crop.flags["C_CONTIGUOUS"]
+    forward = affine.forward(point)
+    # the blob's centre in the crop, within the DVE scaling convention's half-pixel (geometry module docstring)
+    assert np.all(np.abs(_centroid(crop, forward[0], 6) - forward[0]) <= 0.5 * np.abs(1 - np.array(affine.scale)) + 0.4)
+    np.testing.assert_allclose(affine.inverse(forward), point, atol=1e-9)
+    # the map is the one the store preparers apply to their landmarks (then the central crop)
+    _, moved = g.PredictionCrop(whole_image, box_crop).transform(box, zoom, 88)(image, point)
+    np.testing.assert_allclose(forward, moved - 12, atol=1e-9)
+
+
+def test_prediction_crop_of_each_store():
+    assert g.PredictionCrop.for_store("w300") == g.PredictionCrop("resize", "w300")
+    assert g.PredictionCrop.for_store("mafl") == g.PredictionCrop("celeba_aligned", "zoom")
+    assert g.PredictionCrop.for_store("image_folder", {"transform": "centre_crop"}).whole_image == "centre_crop"
+    with pytest.raises(InputError, match="no prediction crop for stores of preparer 'ffhq'"):
+        g.PredictionCrop.for_store("ffhq")
+    with pytest.raises(InputError, match="damaged"):
+        g.PredictionCrop("fisheye", "zoom")

@@ -14,6 +14,7 @@ import yaml
 
 from lead_hsr.data.store import open_store
 from lead_hsr.data.synthetic.own_folder import write_animal_folder
+from lead_hsr.metrics.landmark_model import check as check_landmark_model
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "examples" / "own_data.yaml"
@@ -79,7 +80,8 @@ def test_paper_config_plus_own_data_adds_only_its_jobs(workdir):
 
 @pytest.mark.slow
 def test_worked_example_runs_through_lead_and_a_gan(workdir):
-    out = snakemake(workdir, "own_data", configs=[REPO / "config" / "demo.yaml", EXAMPLE, workdir / "tiny.yaml"])
+    out = snakemake(workdir, "own_data", "predictions",
+                    configs=[REPO / "config" / "demo.yaml", EXAMPLE, workdir / "tiny.yaml"])
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-6000:]
     results = workdir / "results" / "own_example"
     ssl, annotated, gan = (open_store(results / "data" / "prepared" / s) for s in ("animals_ssl", "animals", "animals_gan"))
@@ -101,3 +103,12 @@ def test_worked_example_runs_through_lead_and_a_gan(workdir):
     assert (results / "tables" / "own_animals_gan.md").read_text().count("SG2-ADA") == 1
     for store in ("animals_ssl", "animals", "animals_gan"):
         assert (results / "figures" / f"data_{store}.png").stat().st_size > 0
+    # `predictions`: the example's 100-annotation LEAD model exported, then landmarks on every image of the folder
+    model = (results / "lead" / "models" / fewshot.relative_to(results / "lead" / "regression") / "annotations~100" /
+             "seed~0" / "model.pt")
+    check = check_landmark_model(model, results / "data" / "prepared" / "animals")
+    recorded = json.loads((fewshot / "annotations~100" / "seed~0" / "metrics.json").read_text())["iod"]
+    assert check["recorded"] == recorded and check["error"] == pytest.approx(recorded, abs=1e-5)
+    predicted = pd.read_csv(results / "lead" / "predictions" / "animals" / "predictions.csv")
+    assert len(predicted) == 160 and list(predicted.columns) == ["file"] + [f"{a}_{i}" for i in range(1, 5) for a in "xy"]
+    assert len(list((results / "lead" / "predictions" / "animals" / "overlays").rglob("*.png"))) == 160
