@@ -4,7 +4,7 @@ calls every step, or its unit of work as `lead_hsr.budget.probes` defines it) on
 and utilisation, and its peak memory (fixed state + per-GPU batch x saved activations, float32)."""
 from __future__ import annotations
 
-import os
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -203,7 +203,8 @@ def gan_section(precision: str, compiled: bool):
         if compiled:
             options["compile"] = True
         torch.manual_seed(0)
-        trainer = GanTrainer(resolve_options(options), SyntheticImages(get_preset(s.gan_preset)["resolution"]), device)
+        opts = resolve_options(options)
+        trainer = GanTrainer(opts, SyntheticImages(get_preset(s.gan_preset)["resolution"]), device)
         indices = np.arange(s.gan_batch)
         timing = time_steps(lambda i: trainer.step(i, indices), device, deadline, s.gan_warmup, s.gan_steps)
         s_per_kimg = timing["s_per_step"] / s.gan_batch * 1000
@@ -213,8 +214,10 @@ def gan_section(precision: str, compiled: bool):
                             f"{s.gan_gpus} GPUs); job s/kimg = one-GPU s/kimg / {s.gan_gpus} (linear scaling). "
                             f"Anchors per GPU: {ANCHOR['gpus']} GPUs x s/kimg at batch {ANCHOR['batch']} "
                             f"({ANCHOR['batch'] // ANCHOR['gpus']} per GPU), linear scaling assumed. "
-                            f"Timed steps {s.gan_warmup}..{s.gan_warmup + s.gan_steps - 1}: lazy R1 and "
-                            "path-length phases in their proportion"}]
+                            f"Timed steps {s.gan_warmup}..{s.gan_warmup + timing['steps_timed'] - 1}: "
+                            + ("lazy R1 and path-length phases in their proportion"
+                               if timing["steps_timed"] % math.lcm(opts["pl_interval"], opts["r1_interval"]) == 0
+                               else "fewer than one R1 interval, lazy phases not in proportion")}]
     return run
 
 
@@ -244,7 +247,7 @@ def sections(compile_budget_s: float = 150.0) -> list[Section]:
     """In the order they run: the cheap and the essential first, compiled GAN variants last (compilation alone
     takes minutes), so a short budget still measures the rest."""
     families = "One step of each rule family (budget projection beside it)"
-    gan = "paper256 G+D training per precision"
+    gan = "G+D training per precision (paper256 at the paper shapes)"
     out = [Section("environment", "Environment", environment, needs_s=0.0, slice_s=30),
            Section("train_stage1", families, stage1_family, needs_s=20, slice_s=60),
            Section("train_stage2", families, stage2_family, needs_s=20, slice_s=60),
@@ -266,7 +269,7 @@ COLUMNS = {
         ("s/step", "s_per_step"), ("projected s/step", "projected_s_per_step"), ("throughput", "throughput"),
         ("unit", "throughput_unit"), ("peak GB", "peak_gb"), ("projected GB (fp32)", "projected_gb"),
         ("utilisation of assumed peak", "implied_utilisation"), ("steps timed", "steps_timed")],
-    "paper256 G+D training per precision": [
+    "G+D training per precision (paper256 at the paper shapes)": [
         ("configuration", "config"), ("batch/GPU", "batch"), ("s/kimg, one GPU", "s_per_kimg_one_gpu"),
         ("s/kimg, job", "s_per_kimg_job"), ("peak GB", "peak_gb"), ("steps timed", "steps_timed")],
     "Two-process DDP equivalence": [
