@@ -198,7 +198,8 @@ def gan_section(precision: str, compiled: bool):
         if compiled and "compile" not in DEFAULT_OPTIONS:
             return [{**row, "status": "not run: this build has no compile option"}]
         if compiled and precision not in s.compiled_precisions:
-            return [{**row, "status": f"not run: {s.name} shapes compile only {s.compiled_precisions}"}]
+            return [{**row, "status": f"not run: {s.name} shapes compile "
+                                      f"{', '.join(s.compiled_precisions) or 'no precision'} (CPU minutes)"}]
         options = {"preset": s.gan_preset, "batch": s.gan_batch, "precision": precision, "device": device.type}
         if compiled:
             options["compile"] = True
