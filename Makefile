@@ -52,3 +52,12 @@ smoke: setup
 
 clean-smoke:
 	rm -rf results/smoke work/smoke smoke_data
+
+# The first GPU hour (docs/gpu_check.md): one Markdown table + JSON of what this GPU measures beside the budget's
+# projections, within GPU_CHECK_BUDGET_S seconds. On a CPU: make gpu-check GPU_CHECK_ARGS=--tiny (seconds, tiny shapes).
+GPU_CHECK_OUT ?= results/gpu_check
+GPU_CHECK_BUDGET_S ?= 480
+GPU_CHECK_ARGS ?=
+.PHONY: gpu-check
+gpu-check: setup
+	$(BIN)/python -m lead_hsr.gpu_check --out $(GPU_CHECK_OUT) --budget-s $(GPU_CHECK_BUDGET_S) $(GPU_CHECK_ARGS)

@@ -15,8 +15,19 @@ from lead_hsr.errors import InputError
 GPU_PEAK_TFLOPS = {"a100-bf16": 312.0, "a100-tf32": 156.0, "a100-fp32": 19.5, "h100-bf16": 989.0,
                    "v100-fp32": 15.7, "v100-fp16": 125.0}
 DEFAULT_GPU, DEFAULT_UTILISATION = "a100-bf16", 0.30
+# The peak each GPU model's planning uses (its dense bf16/fp16 tensor peak, the precision the paper runs in)
+GPU_MODEL_PEAK = {"h100": "h100-bf16", "a100": "a100-bf16", "v100": "v100-fp16"}
+
+
+def gpu_peak_key(device_name: str) -> str | None:
+    """The `GPU_PEAK_TFLOPS` key of a CUDA device name ("NVIDIA H100 80GB HBM3" -> "h100-bf16"); None if the
+    table has no entry for that model."""
+    name = device_name.lower()
+    return next((key for model, key in GPU_MODEL_PEAK.items() if model in name), None)
 # Public anchor (StyleGAN2-ADA paper, Table 3 / README "paper256": 8 V100, batch 64): 4.01 s/kimg, 2.7 GB/GPU.
 ANCHOR = {"preset": "paper256", "gpus": 8, "batch": 64, "s_per_kimg": 4.01, "gb_per_gpu": 2.7, "gpu": "v100"}
+# The same configuration on 8 A100 (StyleGAN2-ADA paper's training-speed comparison): 2.47 s/kimg; no memory given.
+ANCHOR_A100 = {**ANCHOR, "s_per_kimg": 2.47, "gb_per_gpu": None, "gpu": "a100"}
 # The modelled rule families, in the order of the table (the others follow by name)
 FAMILIES = ("train_stage1", "train_stage2", "regress_all", "regress_fewshot", "regress_scale", "match_landmarks",
             "train_gan_prefix", "train_gan_baseline", "train_gan_hsr", "gan_metrics")

@@ -104,6 +104,22 @@ def any_rank(flag: bool) -> bool:
     return bool(tensor.item() > 0)
 
 
+# Two processes vs one with the same global batch, both in float64: the largest per-tensor relative difference
+# measured on CPU/gloo was 7e-14 (BYOL), 3e-14 (MoCo), 1.6e-9 (LEAD: Adam on a near-zero-gradient bias); deliberately
+# broken runs (per-process BatchNorm statistics, summed instead of averaged gradients, no all-reduce) gave 1.9e-3
+# to 2.8 (tests/lead/test_stage_ddp.py). The tolerance sits between, with margins >= 60x both ways.
+EQUIVALENCE_TOLERANCE = 1e-7
+
+
+def relative_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
+    """||other - reference|| / ||reference|| in float64 (a floor of 1e-12 on the norm); for integer tensors
+    (BatchNorm's num_batches_tracked) 0 when equal, inf otherwise. How process counts are compared."""
+    if not reference.is_floating_point():
+        return 0.0 if torch.equal(reference, other) else float("inf")
+    reference, other = reference.detach().double().cpu(), other.detach().double().cpu()
+    return float((other - reference).norm() / reference.norm().clamp_min(1e-12))
+
+
 def barrier() -> None:
     if is_distributed():
         dist.barrier()
