@@ -291,6 +291,20 @@ def fetch_all(names, cache_dir: str | Path) -> list[Path]:
     return [Path(cache_dir) / spec(name).file_name for name in names]
 
 
+def load_torchscript(choice: WeightChoice, device):
+    """An NVlabs metric network (TorchScript: code + weights, no pickle) in eval mode."""
+    import torch
+
+    if choice.path is None:
+        raise InputError(f"{choice.name}: NVlabs' TorchScript metric networks have no random-init stand-in; use the "
+                         "torch-fidelity kind ('inception' / 'vgg16', or LPIPS 'lpips-vgg') with standin: random")
+    try:
+        return torch.jit.load(str(choice.path), map_location=device).eval()
+    except RuntimeError as error:
+        raise InputError(f"{choice.path}: not a TorchScript file ({error}); fetch {choice.name!r} again "
+                         f"(`{fetch_command(choice.name, choice.path.parent)}`)") from error
+
+
 def load_timm(name: str, architecture: str, choice: WeightChoice, **timm_kwargs):
     """timm model for a registered weight, fully offline (HF_HUB_OFFLINE=1 avoids ~45 s of hub retries).
 
