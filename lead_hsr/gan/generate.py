@@ -297,6 +297,48 @@ def run(args) -> list[Path]:
                            args.fps, args.trunc, args.noise_mode)]
 
 
+# ---- workflow targets (rules/use_gan.smk): config `hsr.generate` -> the same command line ----
+PRODUCTS = ("images", "grid", "truncation", "mixing", "video")
+SHARED_OPTIONS = ("noise_mode", "device")  # hsr.generate keys every product takes; `trunc` all but truncation
+
+
+def product_argv(product: str, network, outdir, options: dict | None = None) -> list[str]:
+    """The command line of `product` from config `hsr.generate` (top-level noise_mode, trunc, device; a block per
+    product whose keys are its options with `_` for `-`, lists for comma lists), so defaults and checks stay the
+    command's own."""
+    if product not in PRODUCTS:
+        raise InputError(f"generate product {product!r}: expected one of {PRODUCTS}")
+    options = dict(options or {})
+    chosen = {key: options[key] for key in SHARED_OPTIONS if key in options}
+    if product != "truncation" and "trunc" in options:
+        chosen["trunc"] = options["trunc"]
+    chosen.update(options.get(product) or {})
+    argv = [product, "--network", str(network), "--outdir", str(outdir)]
+    for key, value in chosen.items():
+        value = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
+
+
+PRODUCT_FILES = {"grid": "grid.png", "truncation": "truncation.png", "video": "interpolation.{format}"}
+
+
+def generate_product(product: str, network, output, options: dict | None = None) -> list[Path]:
+    """One workflow target: `product` of `network` written to `output` (a directory for images and mixing, else
+    the file: grid.png, truncation.png, interpolation.mp4 / .gif, whose suffix picks the video format), options
+    from config `hsr.generate`."""
+    output = Path(output)
+    options = dict(options or {})
+    if product not in PRODUCT_FILES:
+        return run(_parser().parse_args(product_argv(product, network, output, options)))
+    if product == "video":
+        options["video"] = {**(options.get("video") or {}), "format": output.suffix.lstrip(".")}
+    expected = PRODUCT_FILES[product].format(format=output.suffix.lstrip("."))
+    if output.name != expected:
+        raise InputError(f"{output}: the {product} target is named {PRODUCT_FILES[product]}")
+    return run(_parser().parse_args(product_argv(product, network, output.parent, options)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lead_hsr import weights
 from lead_hsr.atomic import atomic_write_json, atomic_write_with
 from lead_hsr.errors import InputError
 from lead_hsr.gan.generate import save_png, save_video, synthesise, tile
@@ -36,7 +37,7 @@ from lead_hsr.perceptual import LPIPS_DISTANCES, downsample_for_lpips, make_lpip
 
 W_AVG_SEED = 123  # projector.py: z samples for the W mean / std from np.random.RandomState(123)
 DEFAULT_SEED = 303  # projector.py --seed
-DEFAULT_LPIPS = "nvlabs-vgg16"  # projector.py loads NVlabs' vgg16.pt (return_lpips=True)
+DEFAULT_LPIPS = weights.DEFAULT_PROJECTOR_DISTANCE  # projector.py loads NVlabs' vgg16.pt (return_lpips=True)
 VIDEO_FPS = 10  # projector.py's proj.mp4
 NOISE_REGULARISATION_MIN_SIZE = 8  # projector.py: pool each noise map by 2 until it is 8 x 8 or smaller
 W_STATISTICS_BATCH = 1000  # mapping calls per batch while sampling w (memory only; the values do not change)
@@ -103,14 +104,14 @@ def noise_regularisation(noise: dict[str, torch.Tensor]) -> torch.Tensor:
     return loss
 
 
-def load_target(path, resolution: int) -> np.ndarray:
+def load_target(path, resolution: int, named_by: str = "--target") -> np.ndarray:
     """uint8 [resolution, resolution, 3]: the image centre-cropped to a square and LANCZOS-resized (projector.py);
-    an unreadable file raises InputError naming it (lead_hsr.data.images)."""
+    an unreadable file raises InputError naming it (lead_hsr.data.images), a missing one also `named_by`."""
     from PIL import Image
 
     from lead_hsr.data.images import load_rgb
 
-    image = Image.fromarray(load_rgb(path, named_by="--target"))
+    image = Image.fromarray(load_rgb(path, named_by=named_by))
     w, h = image.size
     s = min(w, h)
     image = image.crop(((w - s) // 2, (h - s) // 2, (w + s) // 2, (h + s) // 2))
@@ -204,7 +205,7 @@ def project(G, target: np.ndarray, distance, settings: ProjectorSettings = Proje
         lines.close()
     final_noise = {key: value.detach().cpu().clone() for key, value in noise.items()}
     record = {"settings": dataclasses.asdict(settings), "seed": seed, "w_std": w_std,
-              "elapsed_s": time.perf_counter() - started, "final_dist": float(dist),
+              "elapsed_s": time.perf_counter() - started, "final_dist": float(dist.detach()),
               "space": "w+" if settings.w_plus else "w", **{"lpips": getattr(distance, "record", {})}}
     return Projection(w_steps, final_noise, record)
 

@@ -27,21 +27,84 @@ EDIT_DIRECTION_SAMPLES = 5000  # sampled w for the direction fit (config.yaml hs
 
 def edit_rows(G, classifier, attributes, w0: torch.Tensor, noise: dict | None, label: str,
               strength: float = EDIT_STRENGTH, num_steps: int = EDIT_NUM_STEPS,
-              direction_samples: int = EDIT_DIRECTION_SAMPLES, seed: int = 0) -> list[dict]:
-    """transition_figure rows: per attribute, w0 ([num_ws, w_dim]) edited along G's own attribute direction."""
+              direction_samples: int = EDIT_DIRECTION_SAMPLES, seed: int = 0, directions: dict | None = None
+              ) -> list[dict]:
+    """transition_figure rows: per attribute, w0 ([num_ws, w_dim]) edited along G's own attribute direction
+    (`directions`: attribute -> (d, std) already fitted for G, else fitted here)."""
     from lead_hsr.gan.project import with_noise
 
     device = G.mapping.w_avg.device
     source_G = with_noise(G, noise) if noise else G
+    directions = directions or attribute_directions(G, classifier, attributes, direction_samples, seed)
     rows = []
     for attribute in attributes:
         j = attribute_column(classifier, attribute)
-        direction, std = attribute_direction(G, classifier, attribute, direction_samples, seed + 1, device)
+        direction, std = directions[attribute]
         w0 = w0.to(device)
         t, logits, images = path_scores_and_images(source_G, classifier, w0, w0 + strength * std * direction,
                                                    num_steps)
         rows.append({"label": f"{label}: +{attribute} edit ({strength:g} std)", "t": t, "scores": logits[:, j],
                      "images": images, "attribute": attribute, "std": std})
+    return rows
+
+
+def attribute_directions(G, classifier, attributes, direction_samples: int, seed: int) -> dict:
+    """attribute -> (d, std) of G, seeded seed + 1 as `als.edit_transition_rows` (Fig. 4.11's directions)."""
+    device = G.mapping.w_avg.device
+    return {attribute: attribute_direction(G, classifier, attribute, direction_samples, seed + 1, device)
+            for attribute in attributes}
+
+
+# ---- Fig. 4.11 on a folder of photos (hsr.figures.edits.source) ----
+SOURCE_SETTING = "hsr.figures.edits.source"
+PROJECTION_SETTING = "hsr.figures.edits.projection"
+PROJECTION_EXTRA_KEYS = ("lpips", "standin", "seed")  # edits.projection keys beyond ProjectorSettings' fields
+
+
+def projection_setup(options: dict, device, weights_cache=None):
+    """(ProjectorSettings, LPIPS distance, seed) from `edits.projection` (projector.py's defaults where absent)."""
+    import dataclasses
+
+    from lead_hsr.gan.project import DEFAULT_LPIPS, DEFAULT_SEED, ProjectorSettings
+    from lead_hsr.perceptual import make_lpips_distance
+
+    given = dict(options.get("projection") or {})
+    fields = {field.name for field in dataclasses.fields(ProjectorSettings)}
+    unknown = set(given) - fields - set(PROJECTION_EXTRA_KEYS)
+    if unknown:
+        raise InputError(f"{PROJECTION_SETTING}: unknown keys {sorted(unknown)}; expected some of "
+                         f"{sorted(fields | set(PROJECTION_EXTRA_KEYS))}")
+    settings = ProjectorSettings(**{key: value for key, value in given.items() if key in fields})
+    distance = make_lpips_distance(given.get("lpips", DEFAULT_LPIPS), weights_cache, given.get("standin"), device,
+                                   setting=f"{PROJECTION_SETTING}.lpips")
+    return settings, distance, int(given.get("seed", DEFAULT_SEED))
+
+
+def photo_edit_rows(models: dict, classifier, photos, options: dict, device, weights_cache=None) -> list[dict]:
+    """Fig. 4.11 from photos: per photo, per attribute, each model (label -> G) projects the photo into its own W
+    (lead_hsr.gan.project, options `edits.projection`) and edits the projection along its own attribute direction
+    (strength, num_steps, direction_samples, seed as the generated figure); an unreadable photo raises InputError
+    naming it."""
+    from lead_hsr.gan.project import load_target, project
+
+    photos = [Path(photo) for photo in photos]
+    targets = {(photo, G.resolution): load_target(photo, G.resolution, named_by=SOURCE_SETTING)
+               for photo in photos for G in models.values()}  # every photo read before the long projections
+    settings, distance, projection_seed = projection_setup(options, device, weights_cache)
+    attributes, seed = options["attributes"], int(options.get("seed", 0))
+    strength = float(options.get("strength", EDIT_STRENGTH))
+    directions = {label: attribute_directions(G, classifier, attributes, int(options["direction_samples"]), seed)
+                  for label, G in models.items()}
+    rows = []
+    for photo in photos:
+        per_model = {}
+        for label, G in models.items():
+            projection = project(G, targets[photo, G.resolution], distance, settings, projection_seed,
+                                 name=f"project {photo.name}")
+            per_model[label] = edit_rows(G, classifier, attributes, projection.w[0], projection.noise,
+                                         f"{label}, {photo.name}", strength, int(options["num_steps"]),
+                                         seed=seed, directions=directions[label])
+        rows += [row for attribute_rows in zip(*per_model.values()) for row in attribute_rows]
     return rows
 
 

@@ -114,3 +114,35 @@ def test_failed_video_leaves_nothing(network, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="encoder died"):
         generate.save_video(frames, tmp_path / "v.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_workflow_products_take_their_options_from_the_config_block(network, tmp_path):
+    """rules/use_gan.smk: config hsr.generate -> the command line of each product, written where the rule says."""
+    options = {"noise_mode": "const", "trunc": 0.7, "device": "cpu", "images": {"seeds": "3,5"},
+               "grid": {"seeds": [0, 1, 2], "columns": 3}, "truncation": {"seeds": 1, "psis": [1, 0.5]},
+               "mixing": {"rows": "0-1", "cols": "7", "styles": "0-1"}, "video": {"seeds": "0-1", "frames_per_seed": 2}}
+    assert generate.product_argv("grid", "net.pt", "out", options) == [
+        "grid", "--network", "net.pt", "--outdir", "out", "--noise-mode", "const", "--device", "cpu",
+        "--trunc", "0.7", "--seeds", "0,1,2", "--columns", "3"]
+    assert "--trunc" not in generate.product_argv("truncation", "net.pt", "out", options)  # psis are its truncations
+    run = tmp_path / "generate/run"
+    images = generate.generate_product("images", network, run / "images", options)
+    assert [p.name for p in images] == ["seed0003.png", "seed0005.png"]
+    gen = load_generator(network)
+    expected = generate.synthesise(gen, generate.seed_ws(gen, [5], 0.7))[0]
+    np.testing.assert_array_equal(np.asarray(Image.open(run / "images/seed0005.png")), expected)
+    assert png_shape(generate.generate_product("grid", network, run / "grid.png", options)[0]) == (16, 48, 3)
+    sweep = generate.generate_product("truncation", network, run / "truncation.png", options)[0]
+    assert png_shape(sweep) == (16, 32, 3)
+    mixing = generate.generate_product("mixing", network, run / "mixing", options)[-1]
+    assert mixing == run / "mixing/grid.png" and (run / "mixing/1-7.png").is_file()
+    video = generate.generate_product("video", network, run / "interpolation.gif", options)[0]
+    assert Image.open(video).n_frames == 4  # 2 seeds x 2 frames, back to the first
+    with pytest.raises(InputError, match="named grid.png"):
+        generate.generate_product("grid", network, run / "my_grid.png", options)
+    with pytest.raises(InputError, match="expected one of"):
+        generate.generate_product("portrait", network, run / "x", options)
+
+
+def png_shape(path):
+    return np.asarray(Image.open(path)).shape
