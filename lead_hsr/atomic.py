@@ -59,6 +59,27 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None
     return path
 
 
+def atomic_write_named(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call `write(temporary_path)` for writers that need a file name (ffmpeg through imageio), the temporary
+    sibling keeping `path`'s suffix so the writer picks its format; then move it into place atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp_name))
+        os.chmod(tmp_name, FILE_MODE)
+        with open(tmp_name, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
 def atomic_write_bytes(data: bytes, path: str | os.PathLike) -> Path:
     return atomic_write_with(path, lambda handle: handle.write(data))
 

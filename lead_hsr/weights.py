@@ -102,6 +102,7 @@ METRIC_EXTRACTOR_WEIGHTS = {"inception": "inception-2015-12-05", "vgg16": "vgg16
 # metrics.ppl `distance` -> weight: the lpips package's VGG16 trunk, or NVlabs' TorchScript vgg16.pt
 PPL_DISTANCE_WEIGHTS = {"lpips-vgg": "vgg16", "nvlabs-vgg16": "nvlabs-vgg16"}
 DEFAULT_PPL_DISTANCE = "lpips-vgg"  # when metrics.ppl.distance is not given
+DEFAULT_PROJECTOR_DISTANCE = "nvlabs-vgg16"  # StyleGAN2-ADA projector.py loads NVlabs' vgg16.pt
 HSR_EXTRACTOR_WEIGHTS = {
     "vit_dino": "vit_base_patch16_224.dino",
     "deit": "deit_base_patch16_224",
@@ -120,6 +121,11 @@ def metric_weight(extractor: str, standin: str | None = None) -> str | None:
 def ppl_weight(distance: str | None = None, standin: str | None = None) -> str | None:
     """The weight PPL's LPIPS distance loads (`metrics.ppl.distance`; None -> DEFAULT_PPL_DISTANCE)."""
     return None if standin is not None else PPL_DISTANCE_WEIGHTS[distance or DEFAULT_PPL_DISTANCE]
+
+
+def projector_weight(distance: str | None = None, standin: str | None = None) -> str | None:
+    """The weight the projector's LPIPS distance loads (None -> DEFAULT_PROJECTOR_DISTANCE; none for a stand-in)."""
+    return None if standin is not None else PPL_DISTANCE_WEIGHTS[distance or DEFAULT_PROJECTOR_DISTANCE]
 
 
 def hsr_extractor_weight(extractor: str, extractor_weights: str = "pretrained") -> str | None:
@@ -289,6 +295,20 @@ def fetch_all(names, cache_dir: str | Path) -> list[Path]:
     if failed:
         raise InputError(missing_weights_message(list(failed), cache_dir, failed))
     return [Path(cache_dir) / spec(name).file_name for name in names]
+
+
+def load_torchscript(choice: WeightChoice, device):
+    """An NVlabs metric network (TorchScript: code + weights, no pickle) in eval mode."""
+    import torch
+
+    if choice.path is None:
+        raise InputError(f"{choice.name}: NVlabs' TorchScript metric networks have no random-init stand-in; use the "
+                         "torch-fidelity kind ('inception' / 'vgg16', or LPIPS 'lpips-vgg') with standin: random")
+    try:
+        return torch.jit.load(str(choice.path), map_location=device).eval()
+    except RuntimeError as error:
+        raise InputError(f"{choice.path}: not a TorchScript file ({error}); fetch {choice.name!r} again "
+                         f"(`{fetch_command(choice.name, choice.path.parent)}`)") from error
 
 
 def load_timm(name: str, architecture: str, choice: WeightChoice, **timm_kwargs):

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from lead_hsr.config import key_source, rule_resources
-from lead_hsr.data.layouts import RawRoots
+from lead_hsr.data.layouts import GENERATED_SOURCE, RawRoots, source_photos
 from lead_hsr.data.registry import OWN_DATA_PREPARERS, PREPARER_INPUTS, RAW_DATASETS, SYNTHETIC_DEPENDS
 from lead_hsr.errors import InputError
 
@@ -420,11 +420,26 @@ def hsr_extractor_weight(extractor):
     return pretrained.hsr_extractor_weight(extractor, settings.get("extractor_weights", "pretrained"))
 
 
+def edit_photos():
+    """Fig. 4.11's photos (`hsr.figures.edits.source`: a folder, listed now so each file is an input; none for
+    `generated`)."""
+    return [str(p) for p in source_photos(HSR["figures"]["edits"].get("source", GENERATED_SOURCE),
+                                          "hsr.figures.edits.source")]
+
+
+def edit_projection_weight():
+    """The LPIPS weight Fig. 4.11's photo projections load (`hsr.figures.edits.projection`); None without photos."""
+    if HSR["figures"]["edits"].get("source", GENERATED_SOURCE) == GENERATED_SOURCE:
+        return None
+    projection = HSR["figures"]["edits"].get("projection") or {}
+    return pretrained.projector_weight(projection.get("lpips"), projection.get("standin"))
+
+
 def configured_weights():
     """Every registered weight some job of this config loads (what `fetch_weights` fetches when missing)."""
     if not HSR:
         return []
-    names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]]
+    names = gan_metrics_weights() + [hsr_extractor_weight(e) for e in HSR["extractors"]] + [edit_projection_weight()]
     return [name for name in dict.fromkeys(names) if name]
 
 
@@ -443,6 +458,25 @@ def imported_spec(name):
 
 def imported_network(name):
     return f"{RESULTS}/hsr/imported/{name}/network.pt"
+
+
+# ---- using a network (rules/use_gan.smk) ----
+GENERATED = f"{RESULTS}/hsr/generate/{{gen_run}}"
+
+
+def generated_network(w):
+    """The network.pt a generate target reads: a training run's, or an imported released network's."""
+    if w.gen_run.startswith("imported~"):
+        return imported_network(w.gen_run.removeprefix("imported~"))
+    return f"{RESULTS}/hsr/train/{w.gen_run}/network.pt"
+
+
+def generate_log(product):
+    return log_path("hsr", "generate", f"{{gen_run}}_{product}")
+
+
+def generate_bench(product):
+    return bench_path("hsr", "generate", f"{{gen_run}}_{product}")
 
 
 def gan_init_from(run):

@@ -221,16 +221,19 @@ rule fig_4_9:
 
 
 rule fig_4_11:
-    """Fig. 4.11: attribute scores along attribute edits (w0 -> w0 + a d) with the images, baseline vs HSR."""
+    """Fig. 4.11: attribute edits (w0 -> w0 + a d) of sampled latents or projected photos, baseline vs HSR."""
     input:
         **hsr_pair_inputs(HSR_FIGURES["als_run"], network=("train", "network.pt")),
         classifier=ALS_CLASSIFIER,
+        photos=edit_photos(),
+        weights=weight_files(edit_projection_weight()),
     output:
         report(f"{RESULTS}/figures/fig_4.11.png", caption="captions/fig_4.11.rst", category="Figures"),
     params:
         mode="edit",
         labels=hsr_pair_labels(HSR_FIGURES["als_run"]),
         options=hsr_figure_options("edits"),
+        weights_cache=lambda w, input: weights_cache_of(input.weights),
     conda:
         "../envs/environment.yaml"
     log:

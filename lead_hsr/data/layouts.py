@@ -170,3 +170,33 @@ class RawRoots:
                       and self.problems(s)]
             also = f"\nOther prepared stores of this config lack raw data too: {', '.join(others)}." if others else ""
             raise InputError("\n".join(problems) + also)
+
+
+# ---- folders of your own images (prepared stores, Fig. 4.11's photos): listed at DAG build, so they are inputs ----
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+GENERATED_SOURCE = "generated"  # hsr.figures.edits.source: sampled latents (the thesis's), not a folder of photos
+
+
+def is_image_name(name: str) -> bool:
+    """A path (relative, "/"-separated) with an image extension, in no hidden folder (".x", macOS' __MACOSX)."""
+    parts = name.split("/")
+    hidden = any(part.startswith(".") or part == "__MACOSX" for part in parts)
+    return not hidden and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def image_files(folder, setting: str) -> list[Path]:
+    """The image files under `folder` (recursively, sorted; hidden files and non-images ignored); InputError
+    naming `setting` (the config key or option that gave the folder) when it is no folder or holds no image."""
+    folder = Path(folder)
+    fix = f"Fix: set {setting} to a folder of {'/'.join(IMAGE_EXTENSIONS)} images."
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder ({setting}). {fix}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_name(p.relative_to(folder).as_posix()))
+    if not files:
+        raise InputError(f"{folder}: no image files found ({setting}). {fix}")
+    return files
+
+
+def source_photos(source: str, setting: str) -> list[Path]:
+    """The photos of an image source: none for GENERATED_SOURCE, else the image files of the folder it names."""
+    return [] if source == GENERATED_SOURCE else image_files(source, setting)

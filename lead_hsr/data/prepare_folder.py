@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from lead_hsr.data import geometry as geo
+from lead_hsr.data.layouts import IMAGE_EXTENSIONS, is_image_name
 from lead_hsr.data.prepare import Item, Plan, write_plan
 from lead_hsr.data.prepare_gan import (DEFAULT_RESAMPLE, RawSet, _resolution, _train_table, box_downsample,
                                        centre_crop_square, resize_square, write_prepared)
@@ -52,7 +53,6 @@ from lead_hsr.errors import InputError, located
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_TEST_FRACTION = 0.2  # share of the annotated images held out for the regression test split
 LEAD_TRANSFORMS = {"resize": geo.square_resize, "centre_crop": geo.centre_square_resize}
 GAN_TRANSFORMS = ("centre_crop", "resize")
@@ -84,12 +84,6 @@ class ImageSource:
             self.archive.close()
 
 
-def _is_image(name: str) -> bool:
-    parts = name.split("/")
-    hidden = any(part.startswith(".") or part == "__MACOSX" for part in parts)
-    return not hidden and name.lower().endswith(IMAGE_EXTENSIONS)
-
-
 def open_images(path, store: str, fix: str | None = None) -> ImageSource:
     """List the images of a folder (recursively) or a .zip; InputError when there is none or no such path.
     `store` names who reads them in the message; `fix` replaces the message's advice (default: the config key)."""
@@ -97,10 +91,11 @@ def open_images(path, store: str, fix: str | None = None) -> ImageSource:
     fix = fix or f"Fix: set prepared.{store}.images to a folder or .zip of {'/'.join(IMAGE_EXTENSIONS)} images."
     if path.is_dir():
         source = ImageSource(path, sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                                          if p.is_file() and _is_image(p.relative_to(path).as_posix())))
+                                          if p.is_file() and is_image_name(p.relative_to(path).as_posix())))
     elif path.is_file() and zipfile.is_zipfile(path):
         archive = zipfile.ZipFile(path)
-        names = sorted(info.filename for info in archive.infolist() if not info.is_dir() and _is_image(info.filename))
+        names = sorted(info.filename for info in archive.infolist()
+                       if not info.is_dir() and is_image_name(info.filename))
         source = ImageSource(path, names, archive)
     elif path.exists():
         raise InputError(f"{path}: not a folder or a .zip archive. {fix}")

@@ -41,6 +41,12 @@ RESIDUAL_GAIN = math.sqrt(0.5)  # D resnet: skip and main path each scaled by sq
 MIN_FP16_RESOLUTION = 8         # StyleGAN2-ADA: no block below 8x8 runs in float16
 
 
+def quantise_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 exactly as StyleGAN2-ADA's generate.py and metric code
+    (x * 127.5 + 128, clamp, truncate); the metrics and `lead_hsr.gan.generate` share it."""
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
 def get_preset(name_or_dict) -> dict:
     """A preset by name, or a dict overriding keys of the 'demo' preset; validated."""
     if isinstance(name_or_dict, str):

@@ -438,10 +438,19 @@ def load_snapshot(path: Path) -> dict:
     if not path.is_file():
         raise InputError(f"{path}: GAN snapshot not found; expected a network.pt written by train_gan "
                          "(check the run that should produce it, e.g. the baseline's export_snapshots_kimg)")
-    snap = torch.load(path, map_location="cpu", weights_only=True)
+    fix = ("expected a network.pt written by train_gan; import an official StyleGAN2-ADA / HSR pickle first with "
+           "`python -m lead_hsr.gan.checkpoints import IN.pkl OUT.pt`")
+    try:
+        snap = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and weights_only errors differ by torch version: all mean "not ours"
+        raise InputError(f"{path}: not a readable network.pt ({type(error).__name__}: {str(error)[:200]}); "
+                         f"{fix}") from None
+    if not isinstance(snap, dict):
+        raise InputError(f"{path}: holds a {type(snap).__name__}, not a GAN snapshot; {fix}")
     missing = {"G_ema", "G", "D", "preset"} - set(snap)
     if missing:
-        raise InputError(f"{path}: not a train_gan snapshot (missing {sorted(missing)}); rebuild it with train_gan")
+        kind = f" (a {snap['kind']!r} landmark model)" if "kind" in snap else ""
+        raise InputError(f"{path}: not a train_gan snapshot{kind}: missing {sorted(missing)}; {fix}")
     return snap
 
 

@@ -30,6 +30,7 @@ import torch
 from lead_hsr import weights
 from lead_hsr.atomic import atomic_save_npy, atomic_write_json
 from lead_hsr.errors import InputError
+from lead_hsr.gan.networks import quantise_to_uint8  # noqa: F401 (the metric code's quantisation; its home is gan)
 from lead_hsr.train.rng import step_generator
 
 INCEPTION_FEATURE = "2048"  # torch-fidelity's name for Inception-v3 pool3, the FID layer (StyleGAN, TTUR)
@@ -39,11 +40,6 @@ DEFAULT_BATCH = 64
 # NVlabs' TorchScript metric networks: kind -> (weights registry name, the layer its return_features gives).
 NVLABS_EXTRACTORS = {kind: (weights.METRIC_EXTRACTOR_WEIGHTS[kind], layer)
                      for kind, layer in (("nvlabs-inception", "pool3"), ("nvlabs-vgg16", "fc2"))}
-
-
-def quantise_to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] -> uint8 exactly as StyleGAN2-ADA's metric code (x*127.5+128, clamp, trunc)."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 @dataclass
@@ -153,22 +149,10 @@ class RandomCNN(torch.nn.Module):
         return torch.cat([features.mean(2), features.std(2, unbiased=False)], dim=1)
 
 
-def load_torchscript(choice: weights.WeightChoice, device) -> torch.jit.ScriptModule:
-    """An NVlabs metric network (TorchScript: code + weights, no pickle) in eval mode."""
-    if choice.path is None:
-        raise InputError(f"{choice.name}: NVlabs' TorchScript metric networks have no random-init stand-in; use the "
-                         "torch-fidelity kind ('inception' / 'vgg16', or LPIPS 'lpips-vgg') with standin: random")
-    try:
-        return torch.jit.load(str(choice.path), map_location=device).eval()
-    except RuntimeError as error:
-        raise InputError(f"{choice.path}: not a TorchScript file ({error}); fetch {choice.name!r} again "
-                         f"(`{weights.fetch_command(choice.name, choice.path.parent)}`)") from error
-
-
 def _nvlabs_extractor(kind: str, cache_dir, standin, device) -> Extractor:
     weight_name, layer = NVLABS_EXTRACTORS[kind]
     choice = weights.choose(weight_name, cache_dir, standin)
-    model = load_torchscript(choice, device)
+    model = weights.load_torchscript(choice, device)
     record = {"extractor": kind, "layer": layer,
               "network": f"NVlabs TorchScript {weights.spec(weight_name).file_name}", **choice.record()}
     suffix = "" if choice.standin is None else f"-{choice.standin}"

@@ -3,7 +3,7 @@
 Per sample: z0, z1 ~ N(0, I) -> w0, w1 = G.mapping; the path starts at the end point t = 0 ("wend") and moves
 epsilon along the W-space line to w1: images G(w0) and G(lerp(w0, w1, epsilon)) are synthesised in one call with
 the same (constant) noise; distance = LPIPS-VGG16(img0, img1) / epsilon^2 on float images (no uint8, no crop).
-LPIPS networks: "nvlabs-vgg16" (NVlabs' TorchScript vgg16.pt with return_lpips=True, what the papers used; the
+LPIPS networks (lead_hsr.perceptual, shared with the projector): "nvlabs-vgg16" (NVlabs' TorchScript vgg16.pt with return_lpips=True, what the papers used; the
 paper configuration's default) or "lpips-vgg" (the lpips package on torchvision's VGG16 trunk; close, not equal).
 PPL = mean of the distances between the 1st and 99th percentiles. torch-fidelity's PPL is a different metric
 (z space, uint8, 64 px) and is not used.
@@ -17,90 +17,22 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lead_hsr import weights
+from lead_hsr.perceptual import (LPIPS_DISTANCES, LPIPS_MAX_RESOLUTION, LPIPS_NET,  # noqa: F401
+                                 LPIPSDistance, NVlabsLPIPSDistance, downsample_for_lpips, make_lpips_distance)
 
 PPL_NUM_SAMPLES = 50_000  # StyleGAN2 ppl2_wend: 50k samples
 PPL_EPSILON = 1e-4  # StyleGAN2 perceptual_path_length.py: epsilon = 1e-4
 PPL_PERCENTILES = (1, 99)  # keep distances within [1st ('lower' method), 99th ('higher' method)] percentiles
-PPL_MAX_RESOLUTION = 256  # StyleGAN2-ADA area-downsamples larger images to 256 before LPIPS
-LPIPS_NET = "vgg"  # LPIPS-VGG16 (lpips package v0.1 linear layers), as StyleGAN's vgg16.pt LPIPS
-PPL_DISTANCES = ("nvlabs-vgg16", "lpips-vgg")  # metrics.ppl.distance values; lpips-vgg when not given
+PPL_MAX_RESOLUTION = LPIPS_MAX_RESOLUTION  # StyleGAN2-ADA area-downsamples larger images to 256 before LPIPS
+PPL_DISTANCES = LPIPS_DISTANCES  # metrics.ppl.distance values; lpips-vgg when not given
 
 PairDistance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (img0, img1) in [-1,1] -> [N]
-
-
-class LPIPSDistance:
-    """LPIPS-VGG16 between image batches in [-1, 1]; the VGG16 trunk comes from the weights resolver.
-
-    lpips downloads torchvision's VGG16 itself unless pnet_rand=True, so the model is always built with a random
-    trunk and then given the resolved trunk weights; the random trunk is kept only for the explicit stand-in.
-    """
-
-    def __init__(self, cache_dir: str | Path | None = None, standin: str | None = None,
-                 device: str | torch.device = "cpu", seed: int = 0):
-        import lpips
-
-        choice = weights.choose(weights.PPL_DISTANCE_WEIGHTS["lpips-vgg"], cache_dir, standin)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # the random-trunk stand-in is reproducible
-            self.model = lpips.LPIPS(net=LPIPS_NET, pnet_rand=True, verbose=False)
-        if choice.path is not None:
-            _load_vgg16_trunk(self.model.net, choice.path)
-        self.model = self.model.to(device).eval().requires_grad_(False)
-        self.device = torch.device(device)
-        self.record = {"distance": f"lpips-{LPIPS_NET}", "network": "lpips package, torchvision VGG16 trunk",
-                       **choice.record()}
-        if choice.is_random:
-            self.record["seed"] = seed
-
-    @torch.no_grad()
-    def __call__(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
-        return self.model(img0.to(self.device), img1.to(self.device)).flatten().float()
-
-
-class NVlabsLPIPSDistance:
-    """LPIPS of NVlabs' TorchScript vgg16.pt, called as StyleGAN2-ADA's perceptual_path_length.py does: images
-    scaled from [-1, 1] to [0, 255] (float, not quantised), `vgg16(img, resize_images=False, return_lpips=True)`
-    gives unit-normalised, LPIPS-weighted features; distance = squared difference summed over features."""
-
-    def __init__(self, cache_dir: str | Path | None = None, standin: str | None = None,
-                 device: str | torch.device = "cpu"):
-        from lead_hsr.metrics.features import load_torchscript
-
-        name = weights.PPL_DISTANCE_WEIGHTS["nvlabs-vgg16"]
-        choice = weights.choose(name, cache_dir, standin)
-        self.model = load_torchscript(choice, device)
-        self.device = torch.device(device)
-        self.record = {"distance": "lpips-nvlabs-vgg16", "network": f"NVlabs TorchScript "
-                       f"{weights.spec(name).file_name}", **choice.record()}
-
-    @torch.no_grad()
-    def __call__(self, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor:
-        x = (torch.cat([img0, img1]).to(self.device).float() + 1) * (255 / 2)
-        f0, f1 = self.model(x, resize_images=False, return_lpips=True).chunk(2)
-        return (f0 - f1).square().sum(1).float()
 
 
 def make_ppl_distance(name: str | None, cache_dir: str | Path | None = None, standin: str | None = None,
                       device: str | torch.device = "cpu", seed: int = 0):
     """The PPL distance named by the config's metrics.ppl.distance (None -> "lpips-vgg")."""
-    name = name or weights.DEFAULT_PPL_DISTANCE
-    if name == "nvlabs-vgg16":
-        return NVlabsLPIPSDistance(cache_dir, standin, device)
-    if name == "lpips-vgg":
-        return LPIPSDistance(cache_dir, standin, device, seed)
-    from lead_hsr.errors import InputError
-    raise InputError(f"unknown PPL distance {name!r}; expected one of {PPL_DISTANCES} (fix metrics.ppl.distance)")
-
-
-def _load_vgg16_trunk(trunk: torch.nn.Module, path: Path) -> None:
-    """Copy torchvision VGG16 `features.<i>` weights into lpips' slices (its modules keep the index as name)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for slice_module in (trunk.slice1, trunk.slice2, trunk.slice3, trunk.slice4, trunk.slice5):
-        for index, layer in slice_module.named_children():
-            if isinstance(layer, torch.nn.Conv2d):
-                layer.weight.data.copy_(state[f"features.{index}.weight"])
-                layer.bias.data.copy_(state[f"features.{index}.bias"])
+    return make_lpips_distance(name, cache_dir, standin, device, seed, setting="metrics.ppl.distance")
 
 
 @dataclass
@@ -154,14 +86,6 @@ def _restore(G, saved: dict[str, torch.Tensor]) -> None:
         buffers[name].copy_(value)
 
 
-def _downsample(images: torch.Tensor) -> torch.Tensor:
-    resolution = images.shape[-1]
-    if resolution <= PPL_MAX_RESOLUTION:
-        return images
-    factor = resolution // PPL_MAX_RESOLUTION
-    return torch.nn.functional.avg_pool2d(images, factor)
-
-
 @torch.no_grad()
 def path_distances(G, distance: PairDistance, indices: range, seed: int, epsilon: float,
                    device: torch.device) -> np.ndarray:
@@ -173,7 +97,7 @@ def path_distances(G, distance: PairDistance, indices: range, seed: int, epsilon
     w0, w1 = ws[:n], ws[n:]
     w_eps = torch.lerp(w0, w1, epsilon)  # t = 0 end: the first image is w0 itself
     images = G.synthesis(torch.cat([w0, w_eps]), noise_mode="const").float()
-    images = _downsample(images)
+    images = downsample_for_lpips(images)
     return (distance(images[:n], images[n:]) / epsilon**2).cpu().numpy().astype(np.float64)
 
 
@@ -257,7 +181,7 @@ def ppl_sample_noise(G, indices, seed: int, batch_size: int) -> dict[int, dict[s
 
 def nhwc_uint8(images: torch.Tensor) -> np.ndarray:
     """Generator output in [-1, 1] (N x C x H x W) -> uint8 N x H x W x 3 (the metric code's quantisation)."""
-    from lead_hsr.metrics.features import quantise_to_uint8
+    from lead_hsr.gan.networks import quantise_to_uint8
 
     if images.shape[1] == 1:
         images = images.repeat(1, 3, 1, 1)

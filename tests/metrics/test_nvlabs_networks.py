@@ -68,7 +68,7 @@ def test_missing_file_names_it_and_random_is_refused(tmp_path):
         ppl.make_ppl_distance("nvlabs-vgg16", cache_dir=tmp_path)
     with pytest.raises(InputError, match="no random-init stand-in"):
         features.make_extractor("nvlabs-vgg16", standin="random")
-    with pytest.raises(InputError, match="unknown PPL distance"):
+    with pytest.raises(InputError, match=r"unknown LPIPS distance .clip.*fix metrics\.ppl\.distance"):
         ppl.make_ppl_distance("clip")
 
 

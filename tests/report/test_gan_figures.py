@@ -224,6 +224,58 @@ def test_linearity_figures(runs, classifier_path, tmp_path, mode):
     _assert_size(path, gf.PLOT_INCHES + 0.5 + 5 * 0.8 + 0.1, 6 * 1.5)  # 3 attributes x 2 runs, 5 steps
 
 
+def test_fig_4_11_from_a_folder_of_photos(runs, classifier_path, tmp_path):
+    """hsr.figures.edits.source: a folder: each photo is projected by each run and edited from its projection."""
+    from lead_hsr.data.layouts import image_files
+    from lead_hsr.errors import InputError
+    from lead_hsr.gan.generate import synthesise
+    from lead_hsr.gan.training import load_generator
+    from lead_hsr.metrics import edit
+
+    networks = {label: paths["network"] for label, paths in runs.items()}
+    folder = tmp_path / "photos"
+    (folder / ".thumbs").mkdir(parents=True)
+    G = load_generator(networks["SG2-ADA"])
+    for name, seed in (("alice.png", 1), ("bob.png", 2)):
+        image = synthesise(G, G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(seed))))[0]
+        Image.fromarray(np.repeat(np.repeat(image, 3, 0), 3, 1)).save(folder / name)  # larger than G: resized
+    (folder / ".thumbs" / "alice.png").write_bytes(b"not read: hidden")
+    (folder / "notes.txt").write_text("not an image")
+    photos = image_files(folder, "hsr.figures.edits.source")
+    assert [p.name for p in photos] == ["alice.png", "bob.png"]
+    options = {"attributes": ["smile"], "num_steps": 4, "candidates": 6, "direction_samples": 30, "device": "cpu",
+               "seed": 1, "source": str(folder),
+               "projection": {"num_steps": 5, "w_avg_samples": 50, "lpips": "lpips-vgg", "standin": "random"}}
+    path = als.linearity_figure(networks, classifier_path, tmp_path / "fig_4.11.png", options, "edit", photos)
+    _assert_size(path, gf.PLOT_INCHES + 0.5 + 5 * 0.8 + 0.1, 4 * 1.5)  # 2 photos x 1 attribute x 2 runs, 5 steps
+
+    classifier = als_classifier(classifier_path)
+    models = {label: load_generator(path) for label, path in networks.items()}
+    rows = edit.photo_edit_rows(models, classifier, photos, {**options, "attributes": ["smile", "age"]}, "cpu")
+    assert [row["label"].split(":")[0] for row in rows] == [
+        f"{run}, {photo}" for photo in ("alice.png", "bob.png") for _ in ("smile", "age") for run in networks]
+    # both edits of one photo by one run start from the same projection; the two photos' projections differ
+    np.testing.assert_array_equal(rows[0]["images"][0], rows[2]["images"][0])
+    assert not np.array_equal(rows[0]["images"][0], rows[4]["images"][0])
+
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(InputError, match="broken.jpg"):
+        als.linearity_figure(networks, classifier_path, tmp_path / "bad.png", options, "edit",
+                             image_files(folder, "hsr.figures.edits.source"))
+    with pytest.raises(InputError, match="hsr.figures.edits.projection: unknown keys \\['steps'\\]"):
+        edit.projection_setup({"projection": {"steps": 3}}, "cpu")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty: no image files found"):
+        image_files(tmp_path / "empty", "hsr.figures.edits.source")
+    assert not (tmp_path / "bad.png").exists()
+
+
+def als_classifier(path):
+    from lead_hsr.metrics.attributes import load_attribute_classifier
+
+    return load_attribute_classifier(path, "cpu")
+
+
 def test_hsr_overview_from_run_options(tmp_path):
     options = resolve_options(tiny.tiny_options(hsr=dict(tiny.TINY_HSR, levels="low")))
     overview = gan_eval.hsr_overview(json.loads(json.dumps(options, default=str)))
