@@ -1,7 +1,7 @@
 """Fig. 4.9 / 4.11: attribute scores along W interpolations / attribute edits (of sampled latents or projected photos)
 with the images, baseline vs HSR."""
 from lead_hsr.jobs import end_job, job_log
-from lead_hsr.metrics.als import linearity_figure
+from lead_hsr.metrics.linearity_figures import linearity_figure
 from lead_hsr.metrics.gan_eval import runs_by_label
 
 with job_log(snakemake):

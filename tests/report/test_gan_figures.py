@@ -14,7 +14,7 @@ import tiny_gan_run as tiny  # noqa: E402
 
 from lead_hsr.gan.networks import Discriminator, Generator  # noqa: E402
 from lead_hsr.gan.training import resolve_options  # noqa: E402
-from lead_hsr.metrics import als, gan_eval, mahalanobis, ppl  # noqa: E402
+from lead_hsr.metrics import als, gan_eval, linearity_figures, mahalanobis, ppl  # noqa: E402
 from lead_hsr.metrics.attributes import AttributeClassifier  # noqa: E402
 from lead_hsr.metrics.features import make_extractor  # noqa: E402
 from lead_hsr.report import gan_figures as gf  # noqa: E402
@@ -220,7 +220,7 @@ def test_linearity_figures(runs, classifier_path, tmp_path, mode):
     networks = {label: paths["network"] for label, paths in runs.items()}
     options = {"attributes": ["smile", "gender", "age"], "num_steps": 4, "candidates": 6, "direction_samples": 30,
                "device": "cpu", "seed": 1}
-    path = als.linearity_figure(networks, classifier_path, tmp_path / f"{mode}.png", options, mode)
+    path = linearity_figures.linearity_figure(networks, classifier_path, tmp_path / f"{mode}.png", options, mode)
     _assert_size(path, gf.PLOT_INCHES + 0.5 + 5 * 0.8 + 0.1, 6 * 1.5)  # 3 attributes x 2 runs, 5 steps
 
 
@@ -246,7 +246,7 @@ def test_fig_4_11_from_a_folder_of_photos(runs, classifier_path, tmp_path):
     options = {"attributes": ["smile"], "num_steps": 4, "candidates": 6, "direction_samples": 30, "device": "cpu",
                "seed": 1, "source": str(folder),
                "projection": {"num_steps": 5, "w_avg_samples": 50, "lpips": "lpips-vgg", "standin": "random"}}
-    path = als.linearity_figure(networks, classifier_path, tmp_path / "fig_4.11.png", options, "edit", photos)
+    path = linearity_figures.linearity_figure(networks, classifier_path, tmp_path / "fig_4.11.png", options, "edit", photos)
     _assert_size(path, gf.PLOT_INCHES + 0.5 + 5 * 0.8 + 0.1, 4 * 1.5)  # 2 photos x 1 attribute x 2 runs, 5 steps
 
     classifier = als_classifier(classifier_path)
@@ -260,7 +260,7 @@ def test_fig_4_11_from_a_folder_of_photos(runs, classifier_path, tmp_path):
 
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(InputError, match="broken.jpg"):
-        als.linearity_figure(networks, classifier_path, tmp_path / "bad.png", options, "edit",
+        linearity_figures.linearity_figure(networks, classifier_path, tmp_path / "bad.png", options, "edit",
                              image_files(folder, "hsr.figures.edits.source"))
     with pytest.raises(InputError, match="hsr.figures.edits.projection: unknown keys \\['steps'\\]"):
         edit.projection_setup({"projection": {"steps": 3}}, "cpu")
