@@ -37,6 +37,7 @@ from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, GEOMETRY, Adapt
 from lead_hsr.gan.extractors import ExtractorSpec, FeatureExtractor
 from lead_hsr.gan.hsr import HSRSpec, build_hsr_heads
 from lead_hsr.gan.networks import Discriminator, Generator, count_parameters, get_preset
+from lead_hsr.train.compile import check_compile_option, compiled
 from lead_hsr.train.device import AUTOCAST_DTYPES, full_precision
 
 R1_INTERVAL = 16            # StyleGAN2: lazy R1 every 16 minibatches
@@ -90,6 +91,8 @@ DEFAULT_OPTIONS: dict = dict(
                                 # "none": float32. float16 convs are ~200x slower than float32 on a CPU: CPU runs
                                 # (demo, tests) say "none"
     num_fp16_res=NUM_FP16_RES,  # with precision "fp16": G and D blocks at the N highest resolutions in float16
+    compile=False,              # True: G's mapping/synthesis and D through torch.compile in Gmain/Dmain (lead_hsr.train.
+                                # compile); Greg/Dreg stay eager (double backward). Not part of the run identity
     seed=0,
     checkpoint_every=1000,      # steps (16 kimg at batch 16: minutes at paper speed; each saves G, D, G_ema, Adam)
     progress_every_s=None,      # seconds between progress lines in the job log; None: lead_hsr.train's default
@@ -97,7 +100,8 @@ DEFAULT_OPTIONS: dict = dict(
 )
 # Options a prefix and its continuation may differ in: none of them changes a step's numbers.
 LENGTH_AND_OUTPUT_KEYS = {"total_kimg", "prefix", "continue_from", "export_snapshots_kimg", "snapshot_kimg",
-                          "checkpoint_every", "progress_every_s", "grid_size", "weights_cache", "device"}
+                          "checkpoint_every", "progress_every_s", "grid_size", "weights_cache", "device",
+                          "compile"}   # compiled = the same math (float rounding apart): eager and compiled resume each other
 HSR_KEYS = set(HSRSpec.__dataclass_fields__)
 EXTRACTOR_KEYS = {f"extractor_{k}" if k != "name" else "extractor" for k in ExtractorSpec.__dataclass_fields__}
 
@@ -205,6 +209,20 @@ def _sync_grads(module: torch.nn.Module) -> None:
             p.grad /= ddp.world_size()
 
 
+class CompiledGenerator:
+    """G's mapping and synthesis through torch.compile, sharing G's parameters and buffers (w_avg): what
+    `mix_styles` and the phases call (`.mapping`, `.synthesis`, `.training`)."""
+
+    def __init__(self, G: Generator):
+        self.G = G
+        self.mapping = compiled(G.mapping)
+        self.synthesis = compiled(G.synthesis)
+
+    @property
+    def training(self) -> bool:
+        return self.G.training
+
+
 class GanTrainer:
     """Networks, optimizers and the four phases of one iteration. `state()` is what the trainer checkpoints."""
 
@@ -229,6 +247,11 @@ class GanTrainer:
         self.G = Generator(**preset, num_fp16_res=fp16_res).to(self.device).train()
         self.D = Discriminator(**preset, num_fp16_res=fp16_res).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        # Gmain and Dmain run these (compiled with `compile`, sharing G's and D's parameters); Greg and Dreg
+        # differentiate twice and run the eager G and D (lead_hsr.train.compile)
+        use_compile = check_compile_option(opts["compile"], "GAN option compile")
+        self.G_fast = CompiledGenerator(self.G) if use_compile else self.G
+        self.D_fast = compiled(self.D, use_compile)
         g_int = opts["pl_interval"] if opts["pl_interval"] else None
         d_int = opts["r1_interval"] if opts["r1_interval"] else None
         self.opt_G = make_adam(self.G.parameters(), opts["lr"], g_int)
@@ -283,9 +306,9 @@ class GanTrainer:
         self.D.requires_grad_(False)
         out = {}
         with self._autocast():
-            ws = L.mix_styles(self.G, z, self.opts["style_mixing"])
-            img, feats, _ = self.G.synthesis(ws, return_features=True)
-            loss = L.g_nonsaturating_loss(full_precision(self.D(self.ada(img))))
+            ws = L.mix_styles(self.G_fast, z, self.opts["style_mixing"])
+            img, feats, _ = self.G_fast.synthesis(ws, return_features=True)
+            loss = L.g_nonsaturating_loss(full_precision(self.D_fast(self.ada(img))))
             out["loss_G"] = loss.item()
             if self.heads is not None:
                 hsr = self._hsr_loss(img, feats)
@@ -324,11 +347,11 @@ class GanTrainer:
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         with torch.no_grad(), self._autocast():
-            ws = L.mix_styles(self.G, z, self.opts["style_mixing"])
-            fake = self.G.synthesis(ws)
+            ws = L.mix_styles(self.G_fast, z, self.opts["style_mixing"])
+            fake = self.G_fast.synthesis(ws)
         with self._autocast():
-            fake_logits = full_precision(self.D(self.ada(fake)))
-            real_logits = full_precision(self.D(self.ada(real)))
+            fake_logits = full_precision(self.D_fast(self.ada(fake)))
+            real_logits = full_precision(self.D_fast(self.ada(real)))
             loss = L.d_logistic_loss(real_logits, fake_logits)
         self.ada.accumulate(real_logits)
         self._step([(self.D, self.opt_D)], loss)

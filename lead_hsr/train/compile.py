@@ -1,0 +1,44 @@
+"""Compiled training steps (the trainers' option `compile`): how a module or a loss is put through torch.compile.
+
+One home for the choices every trainer shares:
+- backend `inductor` (C++ on a CPU, Triton on CUDA), static shapes (every trainer's batch is fixed), and
+  inductor's `fallback_random`: random ops inside a compiled graph (G's noise, dropout) call torch's own generator
+  in eager order, so a compiled step draws the same numbers as an eager one and resume stays exact;
+- the trainers keep the eager module for checkpoints and saved weights (`state_dict` keys without
+  torch.compile's `_orig_mod.` prefix) and call the compiled handle, which shares its parameters and buffers;
+- double backward (R1, path length: `autograd.grad(create_graph=True)`) does not run through a compiled graph in
+  torch 2.14 (AOTAutograd compiles the backward once, without a graph of its own; the error names donated buffers):
+  the GAN's regularisation phases call the eager modules (`GanTrainer.g_reg`, `d_reg`).
+Compiling changes no option that a step's numbers depend on beyond float rounding (fused kernels sum in another
+order), so `compile` is not part of a run's identity: an eager run resumes compiled and back.
+DDP: the trainers average gradients themselves (`ddp.average_gradients`), so the compiled modules run inside
+torchrun unchanged; the BatchNorm all-reduce of `ddp.GlobalBatchNorm` breaks the graph there (tested, gloo).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from lead_hsr.errors import InputError
+
+COMPILE_BACKEND = "inductor"   # torch's default; tests may set "aot_eager" (same graphs, no code generation)
+INDUCTOR_OPTIONS = {"fallback_random": True}   # random ops through torch's generator: eager's draws, eager's order
+
+
+def check_compile_option(value, where: str) -> bool:
+    """The `compile` option must be a boolean (a string such as "false" would read as true)."""
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: compile={value!r}; expected true or false (torch.compile of the training step)")
+    return value
+
+
+def compiled(fn: torch.nn.Module | Callable, enabled: bool = True):
+    """`fn` (a module or a function of modules) through torch.compile when `enabled`, else `fn` itself.
+
+    A compiled module shares the parameters and buffers of `fn`: keep using `fn` for state_dict, optimizers
+    and anything that differentiates twice."""
+    if not enabled:
+        return fn
+    options = INDUCTOR_OPTIONS if COMPILE_BACKEND == "inductor" else None
+    return torch.compile(fn, backend=COMPILE_BACKEND, dynamic=False, options=options)
