@@ -29,6 +29,7 @@ from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, re
                                   training_images)
 from lead_hsr.train import (RunConfig, autocast_for, ddp, grad_scaler_for, pick_device, step_generator, train,
                             write_options_json)
+from lead_hsr.train.compile import check_compile_option, compiled
 
 # Hypercolumns served to evaluation are L2-normalised per layer block: matching does it (contrast-landmark
 # layer_wise_normalize) and DESIGN §4.4 found it mattered most for regression.
@@ -71,6 +72,7 @@ DEFAULTS = {
     "split": "train",
     "device": "auto",
     "precision": "none",
+    "compile": False,  # True: the model's forward (networks + loss) through torch.compile (lead_hsr.train.compile)
     "checkpoint_every": 200,
     "log_every": 10,
 }
@@ -82,6 +84,7 @@ def check_options(opts: dict) -> None:
     for key, allowed in CHOICES.items():
         if opts[key] not in allowed:
             raise InputError(f"stage-1 option {key}={opts[key]!r}; expected one of {list(allowed)}.")
+    check_compile_option(opts["compile"], "stage-1 option")
     size, batch = int(opts["moco_bn_group_size"]), int(opts["batch"])
     if opts["objective"] == "moco" and 0 < size < batch and batch % (size * ddp.world_size()):
         raise InputError(f"stage-1 option moco_bn_group_size={size}: the batch {batch} must split into whole "
@@ -128,9 +131,11 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
     Under torchrun every rank augments the whole global batch (same generator) and keeps its own share, so
     with global-batch BatchNorm (`ddp.sync_batchnorm`) and averaged gradients a step equals one process's.
     Augmentation runs outside autocast (the views are the same in every precision); `scaler`: the GradScaler
-    (`grad_scaler_for(device, precision)`, disabled unless fp16).
+    (`grad_scaler_for(device, precision)`, disabled unless fp16). With `compile` the model's forward (both
+    networks and the loss; MoCo's enqueue too) runs compiled; the EMA updates and the optimizer stay eager.
     """
     opts = {**DEFAULTS, **opts}
+    forward = compiled(model, opts["compile"])   # shares the model's parameters and buffers
     aug = AugmentConfig(crop=int(opts["crop"]))
     seed, batch = int(opts["seed"]), int(opts["batch"])
     share = ddp.rank_slice(batch)
@@ -146,7 +151,7 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
         if isinstance(model, BYOL):
             view1, view2 = byol_views(images, aug, gen)
             with autocast_for(device, opts["precision"]):
-                loss = model(view1[share], view2[share])
+                loss = forward(view1[share], view2[share])
         else:
             model.momentum_update()
             query, key = augment_view(images, aug, gen), augment_view(images, aug, gen)
@@ -155,7 +160,7 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
                 order = torch.randperm(batch, generator=gen)
                 key, unshuffle = key[order.to(key.device)], torch.argsort(order)
             with autocast_for(device, opts["precision"]):
-                loss = model(query[share], key[share], unshuffle)
+                loss = forward(query[share], key[share], unshuffle)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         ddp.average_gradients(model)

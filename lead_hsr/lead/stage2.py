@@ -29,6 +29,7 @@ from lead_hsr.lead.common import (calibrate_batchnorm, cosine_lr, load_batch, re
                                   total_steps, training_images)
 from lead_hsr.train import (RunConfig, autocast_for, ddp, full_precision, grad_scaler_for, pick_device, step_generator,
                             train, write_options_json)
+from lead_hsr.train.compile import check_compile_option, compiled
 
 OBJECTIVES = ("lead", "cl", "cl_fpn", "nmf")
 CL_ADAM_BETAS = (0.5, 0.999)  # contrast-landmark train_feature_projector.py: --beta1 0.5 --beta2 0.999 with --adam
@@ -63,6 +64,7 @@ DEFAULTS = {
     "split": "train",
     "device": "auto",
     "precision": "none",
+    "compile": False,  # True: objective_loss (student, teacher, loss) through torch.compile (lead_hsr.train.compile)
     "checkpoint_every": 200,
     "log_every": 10,
 }
@@ -76,6 +78,7 @@ def _resolve(options) -> dict:
     if str(opts["proj_head"]) not in HEAD_VARIANTS:
         raise InputError(f"LEAD stage-2 options: proj_head={opts['proj_head']!r}; expected one of {HEAD_VARIANTS}.")
     opts["proj_head"] = str(opts["proj_head"])
+    check_compile_option(opts["compile"], "LEAD stage-2 options")
     if opts["weight_decay"] is None:
         opts["weight_decay"] = 5e-4 if objective in ("cl", "cl_fpn") else 0.0
     if opts["betas"] is None:
@@ -163,6 +166,8 @@ def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps:
     """
     aug = AugmentConfig(crop=int(opts["crop"]), **STAGE2_AUGMENT)
     seed, batch = int(opts["seed"]), int(opts["batch"])
+    # `compile`: the whole loss (teacher hypercolumns, student, objective) as one compiled function of the batch
+    loss_of = compiled(lambda x: objective_loss(student, teacher, x, opts), opts["compile"])
     share = ddp.rank_slice(batch)
     if ddp.world_size() > 1 and (share.stop - share.start) % 2:
         raise InputError(f"LEAD stage-2 options: batch {batch} over {ddp.world_size()} processes gives an odd "
@@ -177,7 +182,7 @@ def make_step_fn(student, teacher, optimizer, store, indices, opts: dict, steps:
         if opts["objective"] == "cl":
             student.net.eval()  # the frozen backbone keeps its BatchNorm statistics
         with autocast_for(device, opts["precision"]):
-            loss = objective_loss(student, teacher, x, opts)
+            loss = loss_of(x)
         optimizer.zero_grad(set_to_none=True)
         if scaler is None:
             loss.backward()

@@ -25,7 +25,7 @@ def store(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def aot_eager(monkeypatch):
-    monkeypatch.setattr(compile_mod, "COMPILE_BACKEND", "aot_eager")
+    monkeypatch.setenv(compile_mod.BACKEND_ENV, "aot_eager")
 
 
 def _grads(module):
