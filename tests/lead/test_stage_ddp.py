@@ -20,6 +20,7 @@ from tiny_data import random_teacher, tiny_store  # noqa: E402
 
 from lead_hsr.lead.backbones import build_backbone  # noqa: E402
 from lead_hsr.train import CHECKPOINT_NAME, ddp  # noqa: E402
+from lead_hsr.train.compile import BACKEND_ENV  # noqa: E402
 from lead_hsr.train.device import default_dtype
 
 # Tiny, but not degenerate: with 1x1 deepest maps GroupNorm/BatchNorm see one value per group and Adam turns the
@@ -31,7 +32,10 @@ STAGE2 = {"crop": 64, "steps": 3, "batch": 8, "dim": 16, "proj_head": "64", "fpn
 # moco_bn_groups: CL's DataParallel BatchNorm, groups of 4 (one per process) with shuffle-BN across the processes
 RUNS = {"byol": ("stage1", STAGE1), "moco": ("stage1", STAGE1 | {"objective": "moco"}),
         "moco_bn_groups": ("stage1", STAGE1 | {"objective": "moco", "moco_bn_group_size": 4}),
-        "lead": ("stage2", STAGE2)}
+        "lead": ("stage2", STAGE2),
+        # compile: the model's forward compiled (GlobalBatchNorm's differentiable all-reduce inside it), gradients
+        # averaged outside; aot_eager (the captured graphs without inductor's minutes of C++ builds per process)
+        "byol_compiled": ("stage1", STAGE1 | {"compile": True})}
 DTYPE = "float64"
 TOLERANCE = ddp.EQUIVALENCE_TOLERANCE   # why this value: lead_hsr.train.ddp
 
@@ -47,6 +51,12 @@ def root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(root):
     """{name: (one-process weights, two-process weights, work dir of the two-process run)}."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(BACKEND_ENV, "aot_eager")   # read by this process and the torchrun processes
+        return _runs(root)
+
+
+def _runs(root):
     jobs = [{"stage": stage, "store": str(root / "store"), "out": str(root / f"{name}_ddp.pt"),
              "work": str(root / f"{name}_ddp"), "options": options, "stage1": str(root / "teacher.pt"), "dtype": DTYPE}
             for name, (stage, options) in RUNS.items()]
@@ -77,6 +87,16 @@ def test_two_gloo_processes_match_one_process(name, runs):
         assert value.dtype == torch.float64 or not value.is_floating_point(), (name, key, value.dtype)
     assert (work / CHECKPOINT_NAME).exists()  # rank 0 checkpointed
     assert json.loads(work.with_suffix(".json").read_text())["world_size"] == 2
+
+
+def test_compiled_processes_match_the_eager_process(runs):
+    """Two compiled processes end where one eager process ends (float64: the same tolerance)."""
+    eager, _, _ = runs["byol"]
+    _, compiled, _ = runs["byol_compiled"]
+    for key, value in eager.items():
+        if value.is_floating_point():
+            error = float((compiled[key] - value).norm() / value.norm().clamp_min(1e-12))
+            assert error < TOLERANCE, (key, error)
 
 
 def test_training_moved_the_weights(runs):
