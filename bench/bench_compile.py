@@ -1,0 +1,156 @@
+"""Compiled (`compile: true`, torch.compile with inductor) vs eager training steps, side by side on this machine.
+
+    .venv/bin/python bench/bench_compile.py [--threads 1] [--steps 5] [--only gan byol moco stage2] [--device cpu]
+
+Per trainer: compile time (the first `WARMUP` compiled steps minus as many eager steps: every graph variant the
+step meets is built then), eager and compiled seconds per step (wall time, after warm-up), their ratio, and the
+differences of one step from the same state: the loss (absolute, relative) and the gradients (largest absolute
+difference; ||compiled - eager|| / ||eager|| over all gradients). Sizes are small so it runs in minutes on a CPU: GAN demo preset, batch 8, plain steps (Gmain + Dmain: R1
+and path length run eagerly either way); BYOL / MoCo resnet18 at 32-px crops, batch 8; stage 2 (LEAD) 32-px
+crops, batch 8, dim 16. Inductor compiles in worker processes, so times are wall times: run it on an idle
+machine. Set $LEAD_HSR_COMPILE_BACKEND to time another backend.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lead_hsr.data.store import write_store  # noqa: E402
+from lead_hsr.gan.training import GanData, GanTrainer, resolve_options  # noqa: E402
+from lead_hsr.lead import stage1, stage2  # noqa: E402
+from lead_hsr.lead.common import training_images  # noqa: E402
+from lead_hsr.train.compile import compile_backend  # noqa: E402
+
+WARMUP = 3          # steps: the GAN meets its style-mixing and D graph variants within these
+GAN_OPTIONS = dict(preset="demo", batch=8, ema_kimg=0.1, ada=True, precision="none", seed=0)
+STAGE1 = dict(arch="resnet18", crop=32, batch=8, proj_hidden=64, proj_dim=32, queue=64, epochs=1)
+STAGE2 = dict(crop=32, batch=8, dim=16, proj_head="64", fpn_dim=16, teacher_norm="layer", steps=100)
+DEVICE = "cpu"      # --device
+
+
+def _store(path: Path, n: int, size: int) -> Path:
+    images = np.random.default_rng(0).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    table = pd.DataFrame({"file": [f"{i:03d}.png" for i in range(n)], "split": "train"})
+    write_store(path, images, None, table, {"name": "bench"})
+    return path
+
+
+def gan(tmp: Path):
+    store = _store(tmp / "gan", 32, 32)
+
+    def build(compile: bool):
+        opts = resolve_options(dict(GAN_OPTIONS, compile=compile, device=DEVICE))
+        torch.manual_seed(0)
+        trainer = GanTrainer(opts, GanData(store, 32, True), DEVICE)
+        nets = [trainer.G, trainer.D]
+
+        def step(i: int) -> float:
+            torch.manual_seed(i)
+            # odd steps: no R1 (every 16) and no path length (every 4): the phases that compile
+            return trainer.step(2 * i + 1, np.arange(8) + i)["loss_G"]
+        return step, [p for net in nets for p in net.parameters()]
+    return build
+
+
+def ssl(tmp: Path, objective: str):
+    store, indices = training_images(_store(tmp / objective, 64, 40), "train", 32, "bench")
+
+    def build(compile: bool):
+        opts = stage1.DEFAULTS | STAGE1 | {"objective": objective, "compile": compile, "device": DEVICE}
+        torch.manual_seed(0)
+        model = stage1.build_ssl_model(opts).to(DEVICE)
+        step_fn = stage1.make_step_fn(model, stage1.build_optimizer(model, opts), store, indices, opts, 1000, DEVICE)
+        return (lambda i: step_fn(i)["loss"]), model.online_parameters()
+    return build
+
+
+def lead_stage2(tmp: Path):
+    path = _store(tmp / "stage2", 64, 40)
+    stage1.write_random_init(path, tmp / "teacher.pt", {"arch": "resnet18", "crop": 32, "device": "cpu"}, bn_images=16)
+    store, indices = training_images(path, "train", 32, "bench")
+
+    def build(compile: bool):
+        opts = stage2._resolve(STAGE2 | {"compile": compile, "device": DEVICE})
+        teacher = stage2._teacher(tmp / "teacher.pt", DEVICE)
+        torch.manual_seed(0)
+        student = stage2._student(opts, teacher).to(DEVICE)
+        params = [p for p in student.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=1e-3)
+        step_fn = stage2.make_step_fn(student, teacher, optimizer, store, indices, opts, 100, DEVICE)
+        return (lambda i: step_fn(i)["loss"]), params
+    return build
+
+
+def seconds_per_step(step, first: int, steps: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(first, first + steps):
+        step(i)             # each step reads its loss (.item()): the device has finished it
+    return (time.perf_counter() - t0) / steps
+
+
+def differences(build) -> dict:
+    """Loss and gradients of one step from the same state, eager vs compiled."""
+    out = []
+    for compile in (False, True):
+        step, params = build(compile)
+        loss = step(0)
+        out.append((loss, [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in params]))
+    (loss_e, grads_e), (loss_c, grads_c) = out
+    grad_abs = max(float((a - b).abs().max()) for a, b in zip(grads_c, grads_e))
+    # relative over all gradients at once: single tensors with a zero true gradient (a bias before a norm, the
+    # FPN's GroupNorm over one value per group at 32-px crops) hold rounding noise only
+    flat_c, flat_e = (torch.cat([g.flatten().double() for g in grads]) for grads in (grads_c, grads_e))
+    grad_rel = float((flat_c - flat_e).norm() / flat_e.norm())
+    return dict(loss_abs=abs(loss_c - loss_e), loss_rel=abs(loss_c - loss_e) / abs(loss_e),
+                grad_abs=grad_abs, grad_rel=grad_rel)
+
+
+def measure(name: str, build, steps: int) -> dict:
+    eager_step, _ = build(False)
+    eager_step(0)                                       # first-call allocations
+    eager = seconds_per_step(eager_step, 1, steps)
+    fast_step, _ = build(True)
+    t0 = time.perf_counter()
+    for i in range(WARMUP):
+        fast_step(i)
+    compile_s = time.perf_counter() - t0 - WARMUP * eager
+    fast = seconds_per_step(fast_step, WARMUP, steps)
+    row = dict(trainer=name, compile_s=compile_s, eager_s_per_step=eager, compiled_s_per_step=fast,
+               ratio=fast / eager, **differences(build))
+    print(f"{name:8s} compile {compile_s:6.1f} s | eager {eager:.4f} s/step | compiled {fast:.4f} s/step | "
+          f"ratio {fast / eager:.2f} | loss diff {row['loss_abs']:.1e} (rel {row['loss_rel']:.1e}) | "
+          f"grad diff {row['grad_abs']:.1e} (rel {row['grad_rel']:.1e})", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--only", nargs="*", default=["gan", "byol", "moco", "stage2"])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, backend {compile_backend()}, {args.device}, {args.threads} thread(s), "
+          f"{args.steps} timed steps")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        builds = {"gan": lambda: gan(tmp), "byol": lambda: ssl(tmp, "byol"), "moco": lambda: ssl(tmp, "moco"),
+                  "stage2": lambda: lead_stage2(tmp)}
+        rows = [measure(name, builds[name](), args.steps) for name in args.only]
+    print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g"))
+
+
+if __name__ == "__main__":
+    main()
