@@ -17,6 +17,7 @@ from lead_hsr.errors import InputError  # noqa: E402
 from lead_hsr.lead import stage1, stage2  # noqa: E402
 from lead_hsr.lead.common import training_images  # noqa: E402
 from lead_hsr.train import compile as compile_mod  # noqa: E402
+from lead_hsr.train.device import default_dtype  # noqa: E402
 
 STAGE1 = {"arch": "resnet18", "crop": 32, "batch": 4, "proj_hidden": 32, "proj_dim": 16, "queue": 8, "device": "cpu",
           "epochs": 1}
@@ -71,10 +72,8 @@ def float64():
     """Stage 2 compared in float64: at 32-px crops the FPN's deepest GroupNorm sees one value per group, whose
     gradient is float32 rounding noise amplified by 1/sqrt(eps) (1% of the encoder's gradients, measured); float64
     keeps that noise far below the tolerance in both runs."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+    with default_dtype(torch.float64):
+        yield
 
 
 def _stage2_step(root, compile: bool):
