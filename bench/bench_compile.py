@@ -2,14 +2,15 @@
 
     .venv/bin/python bench/bench_compile.py [--threads 1] [--steps 5] [--only gan byol moco stage2] [--device cpu]
 
-Per trainer: compile time (the first `WARMUP` compiled steps minus as many eager steps: every graph variant the
-step meets is built then; cold: inductor's on-disk caches off), eager and compiled seconds per step (wall time,
-after warm-up), their ratio, and the differences of one step from the same state: the loss (absolute, relative)
+Per trainer: compile time (wall seconds of the first `WARMUP` compiled steps minus as many eager steps: every graph
+variant the step meets is built then, partly in inductor's worker processes; cold: its on-disk caches off), eager
+and compiled seconds per step after warm-up (process CPU seconds, one thread by default: stable on a shared
+machine), their ratio, and the differences of one step from the same state: the loss (absolute, relative)
 and the gradients (largest absolute difference; ||compiled - eager|| / ||eager|| over all gradients: single tensors
 whose true gradient is zero hold rounding noise only). Sizes are small so it runs in minutes on a CPU: GAN demo
 preset, batch 8, plain steps (Gmain + Dmain: R1 and path length run eagerly either way); BYOL / MoCo resnet18 at
-32-px crops, batch 8; stage 2 (LEAD) 64-px crops, batch 8, dim 16. Inductor compiles in worker processes, so times
-are wall times: run it on an idle machine. Set $LEAD_HSR_COMPILE_BACKEND to time another backend.
+32-px crops, batch 8; stage 2 (LEAD) 64-px crops, batch 8, dim 16. Set $LEAD_HSR_COMPILE_BACKEND to time another
+backend.
 """
 from __future__ import annotations
 
@@ -99,10 +100,13 @@ def lead_stage2(tmp: Path):
 
 
 def seconds_per_step(step, first: int, steps: int) -> float:
-    t0 = time.perf_counter()
+    """Process CPU seconds per step on a CPU (this process runs the compiled kernels; a shared machine's neighbours
+    do not count), wall seconds on a GPU."""
+    clock = time.perf_counter if DEVICE == "cuda" else time.process_time
+    t0 = clock()
     for i in range(first, first + steps):
         step(i)             # each step reads its loss (.item()): the device has finished it
-    return (time.perf_counter() - t0) / steps
+    return (clock() - t0) / steps
 
 
 def one_step(build, compile: bool) -> tuple[float, list[torch.Tensor]]:

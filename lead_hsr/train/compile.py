@@ -3,7 +3,7 @@
 One home for the choices every trainer shares:
 - backend `inductor` (C++ on a CPU, Triton on CUDA), static shapes (every trainer's batch is fixed), and
   inductor's `fallback_random`: random ops inside a compiled graph (G's noise, dropout) call torch's own generator
-  in eager order, so a compiled step draws the same numbers as an eager one and resume stays exact;
+  in eager order, so a compiled step draws the same numbers as an eager one and leaves the same RNG state;
 - the trainers keep the eager module for checkpoints and saved weights (`state_dict` keys without
   torch.compile's `_orig_mod.` prefix) and call the compiled handle, which shares its parameters and buffers;
 - double backward (R1, path length: `autograd.grad(create_graph=True)`) does not run through a compiled graph in
@@ -14,8 +14,9 @@ One home for the choices every trainer shares:
   `randn_like(y)` follows y's memory layout, which inductor may pick otherwise than eager (channels-last convs).
 Compiling changes no option that a step's numbers depend on beyond float rounding (fused kernels sum in another
 order), so `compile` is not part of a run's identity: an eager run resumes compiled and back.
-DDP: the trainers average gradients themselves (`ddp.average_gradients`), so the compiled modules run inside
-torchrun unchanged; the BatchNorm all-reduce of `ddp.GlobalBatchNorm` breaks the graph there (tested, gloo).
+DDP: the trainers average gradients themselves (`ddp.average_gradients`, outside the compiled graphs), so compiled
+modules run under torchrun unchanged, `ddp.GlobalBatchNorm`'s differentiable all-reduce inside the compiled forward
+included (tests/lead/test_stage_ddp.py: two compiled gloo processes end where one eager process ends).
 """
 from __future__ import annotations
 
