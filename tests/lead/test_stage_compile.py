@@ -1,5 +1,5 @@
-"""Stage 1 (BYOL, MoCo) and stage 2 with `compile`: the compiled step gives the eager step's loss and gradients
-(MoCo: the queue too), the weights keep their eager names, and an eager run resumes compiled.
+"""Stage 1 (BYOL) and stage 2 with `compile`: the compiled step gives the eager step's loss and gradients, the
+weights keep their eager names, and an eager run resumes compiled; compiled MoCo is refused.
 
 Compiled with `aot_eager` ($LEAD_HSR_COMPILE_BACKEND: the captured forward and backward graphs, without inductor's
 code generation, tens of CPU-seconds per graph); tests/train/test_compile.py runs inductor itself."""
@@ -43,7 +43,7 @@ def _grads(params):
 
 
 def _stage1_steps(root, objective: str, compile: bool) -> list:
-    """(loss, online gradients, queue) after each of two steps (lr 0: the weights stay, .grad is the step's)."""
+    """(loss, online gradients) after each of two steps (lr 0: the weights stay, .grad is the step's)."""
     opts = stage1.DEFAULTS | STAGE1 | {"objective": objective, "compile": compile, "lr": 0.0, "weight_decay": 0.0}
     store, indices = training_images(root / "store", "train", 32, "test")
     torch.manual_seed(0)
@@ -52,18 +52,17 @@ def _stage1_steps(root, objective: str, compile: bool) -> list:
     out = []
     for step in range(2):
         loss = step_fn(step)["loss"]
-        out.append((loss, _grads(model.online_parameters()), getattr(model, "queue", torch.zeros(1)).clone()))
+        out.append((loss, _grads(model.online_parameters())))
     return out
 
 
-@pytest.mark.parametrize("objective", ["byol", "moco"])
+@pytest.mark.parametrize("objective", ["byol"])
 def test_stage1_compiled_step_equals_eager(root, objective):
-    for (loss_e, grads_e, queue_e), (loss_c, grads_c, queue_c) in zip(_stage1_steps(root, objective, False),
+    for (loss_e, grads_e), (loss_c, grads_c) in zip(_stage1_steps(root, objective, False),
                                                                       _stage1_steps(root, objective, True)):
         assert loss_c == pytest.approx(loss_e, rel=1e-5)
         for a, b in zip(grads_c, grads_e):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(queue_c, queue_e, rtol=1e-5, atol=1e-6)   # MoCo's enqueue ran in the graph
         assert any(g.abs().sum() > 0 for g in grads_c)
 
 
@@ -111,6 +110,14 @@ def test_stage1_eager_run_resumes_compiled(root, tmp_path):
     assert list(out) == list(ref)
     for name, tensor in ref.items():
         torch.testing.assert_close(out[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_compiled_moco_is_refused():
+    """Inductor's MoCo gradient is wrong with the queue update inside the graph (bench/README.md); aot_eager, which
+    these tests use, is not affected, so the refusal is what is tested."""
+    with pytest.raises(InputError, match="compile=true with objective moco is refused"):
+        stage1.check_options(stage1.DEFAULTS | {"objective": "moco", "compile": True})
+    stage1.check_options(stage1.DEFAULTS | {"objective": "moco", "compile": False})
 
 
 def test_compile_option_must_be_boolean(root):
