@@ -91,8 +91,9 @@ DEFAULT_OPTIONS: dict = dict(
                                 # "none": float32. float16 convs are ~200x slower than float32 on a CPU: CPU runs
                                 # (demo, tests) say "none"
     num_fp16_res=NUM_FP16_RES,  # with precision "fp16": G and D blocks at the N highest resolutions in float16
-    compile=False,              # True: G's mapping/synthesis and D through torch.compile in Gmain/Dmain (lead_hsr.train.
-                                # compile); Greg/Dreg stay eager (double backward). Not part of the run identity
+    compile=False,              # True: G's mapping/synthesis and D through torch.compile in Gmain/Dmain
+                                # (lead_hsr.train.compile); Greg/Dreg stay eager (double backward). Not part of
+                                # the run identity
     seed=0,
     checkpoint_every=1000,      # steps (16 kimg at batch 16: minutes at paper speed; each saves G, D, G_ema, Adam)
     progress_every_s=None,      # seconds between progress lines in the job log; None: lead_hsr.train's default
@@ -101,7 +102,7 @@ DEFAULT_OPTIONS: dict = dict(
 # Options a prefix and its continuation may differ in: none of them changes a step's numbers.
 LENGTH_AND_OUTPUT_KEYS = {"total_kimg", "prefix", "continue_from", "export_snapshots_kimg", "snapshot_kimg",
                           "checkpoint_every", "progress_every_s", "grid_size", "weights_cache", "device",
-                          "compile"}   # compiled = the same math (float rounding apart): eager and compiled resume each other
+                          "compile"}   # the same math to float rounding: eager and compiled runs resume each other
 HSR_KEYS = set(HSRSpec.__dataclass_fields__)
 EXTRACTOR_KEYS = {f"extractor_{k}" if k != "name" else "extractor" for k in ExtractorSpec.__dataclass_fields__}
 
