@@ -139,6 +139,9 @@ def test_compiled_rows_ask_the_trainer_to_compile(monkeypatch):
 
     monkeypatch.setitem(training.DEFAULT_OPTIONS, "compile", False)
     monkeypatch.setattr(training, "GanTrainer", recording_trainer)
+    # the real switch compiles: aot_eager captures the same graphs without inductor's ~100 s of C++ builds here
+    from lead_hsr.train.compile import BACKEND_ENV
+    monkeypatch.setenv(BACKEND_ENV, "aot_eager")
     tiny = dataclasses.replace(shapes.tiny_shapes(), compiled_precisions=("none",), gan_steps=1)
     ctx = runner.Context(device=torch.device("cpu"), shapes=tiny, budget_s=60)
     (row,) = sections.gan_section("none", True)(ctx, time.monotonic() + 60)
