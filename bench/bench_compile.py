@@ -1,6 +1,6 @@
 """Compiled (`compile: true`, torch.compile with inductor) vs eager training steps, side by side on this machine.
 
-    .venv/bin/python bench/bench_compile.py [--threads 1] [--steps 5] [--only gan byol stage2] [--device cpu]
+    .venv/bin/python bench/bench_compile.py [--threads 1] [--steps 5] [--only gan byol moco stage2] [--device cpu]
 
 Per trainer: compile time (wall seconds of the first `WARMUP` compiled steps minus as many eager steps: every graph
 variant the step meets is built then, partly in inductor's worker processes; cold: its on-disk caches off), eager
@@ -154,7 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--only", nargs="*", default=["gan", "byol", "stage2"])   # compiled MoCo is refused
+    parser.add_argument("--only", nargs="*", default=["gan", "byol", "moco", "stage2"])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = parser.parse_args()
     global DEVICE
@@ -164,7 +164,8 @@ def main() -> None:
           f"{args.steps} timed steps")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        builds = {"gan": lambda: gan(tmp), "byol": lambda: ssl(tmp, "byol"), "stage2": lambda: lead_stage2(tmp)}
+        builds = {"gan": lambda: gan(tmp), "byol": lambda: ssl(tmp, "byol"), "moco": lambda: ssl(tmp, "moco"),
+                  "stage2": lambda: lead_stage2(tmp)}
         rows = [measure(name, builds[name](), args.steps) for name in args.only]
     print(pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g"))
 

@@ -84,13 +84,7 @@ def check_options(opts: dict) -> None:
     for key, allowed in CHOICES.items():
         if opts[key] not in allowed:
             raise InputError(f"stage-1 option {key}={opts[key]!r}; expected one of {list(allowed)}.")
-    if check_compile_option(opts["compile"], "stage-1 option") and opts["objective"] == "moco":
-        # Measured (bench/README.md, inductor, torch 2.14.1, CPU): with the queue update (`enqueue`) inside the
-        # compiled forward, MoCo's gradient is 2e-3 to 9e-2 from float64 where eager's is ~1e-5; with the enqueue
-        # left out it is as exact as eager. Refused until the enqueue runs outside the compiled graph.
-        raise InputError("stage-1 options: compile=true with objective moco is refused: the compiled MoCo step's "
-                         "in-graph queue update corrupts its gradient (bench/README.md); set compile: false for "
-                         "MoCo runs (lead.stage1.moco)")
+    check_compile_option(opts["compile"], "stage-1 option")
     size, batch = int(opts["moco_bn_group_size"]), int(opts["batch"])
     if opts["objective"] == "moco" and 0 < size < batch and batch % (size * ddp.world_size()):
         raise InputError(f"stage-1 option moco_bn_group_size={size}: the batch {batch} must split into whole "
@@ -138,12 +132,13 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
     with global-batch BatchNorm (`ddp.sync_batchnorm`) and averaged gradients a step equals one process's.
     Augmentation runs outside autocast (the views are the same in every precision); `scaler`: the GradScaler
     (`grad_scaler_for(device, precision)`, disabled unless fp16). With `compile` the model's forward (both
-    networks and the loss; BYOL only: `check_options` refuses compiled MoCo) runs compiled; the EMA updates and the
-    optimizer stay eager.
+    networks and the loss; MoCo's without its queue update, `MoCo.loss_and_keys`) runs compiled; the EMA updates,
+    MoCo's enqueue (after the backward) and the optimizer stay eager.
     """
     opts = {**DEFAULTS, **opts}
-    check_options(opts)   # compiled MoCo is refused here too
-    forward = compiled(model, opts["compile"])   # shares the model's parameters and buffers
+    check_options(opts)
+    # shares the model's parameters and buffers; MoCo's queue update stays out of the graph (MoCo.loss_and_keys)
+    forward = compiled(model if isinstance(model, BYOL) else model.loss_and_keys, opts["compile"])
     aug = AugmentConfig(crop=int(opts["crop"]))
     seed, batch = int(opts["seed"]), int(opts["batch"])
     share = ddp.rank_slice(batch)
@@ -168,7 +163,7 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
                 order = torch.randperm(batch, generator=gen)
                 key, unshuffle = key[order.to(key.device)], torch.argsort(order)
             with autocast_for(device, opts["precision"]):
-                loss = forward(query[share], key[share], unshuffle)
+                loss, keys = forward(query[share], key[share], unshuffle)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         ddp.average_gradients(model)
@@ -176,6 +171,8 @@ def make_step_fn(model, optimizer, store, indices, opts: dict, steps: int, devic
         scaler.update()
         if isinstance(model, BYOL):
             model.update_target(target_tau(step, steps, float(opts["byol_tau_base"]), opts["byol_tau_schedule"]))
+        else:
+            model.enqueue(keys)
         return {"loss": ddp.mean_over_ranks(float(loss.detach())), "lr": lr}
 
     return step_fn

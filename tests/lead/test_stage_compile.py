@@ -1,5 +1,5 @@
 """Stage 1 (BYOL) and stage 2 with `compile`: the compiled step gives the eager step's loss and gradients, the
-weights keep their eager names, and an eager run resumes compiled; compiled MoCo is refused.
+weights keep their eager names, and an eager run resumes compiled.
 
 Compiled with `aot_eager` ($LEAD_HSR_COMPILE_BACKEND: the captured forward and backward graphs, without inductor's
 code generation, tens of CPU-seconds per graph); tests/train/test_compile.py runs inductor itself."""
@@ -56,7 +56,7 @@ def _stage1_steps(root, objective: str, compile: bool) -> list:
     return out
 
 
-@pytest.mark.parametrize("objective", ["byol"])
+@pytest.mark.parametrize("objective", ["byol", "moco"])
 def test_stage1_compiled_step_equals_eager(root, objective):
     for (loss_e, grads_e), (loss_c, grads_c) in zip(_stage1_steps(root, objective, False),
                                                                       _stage1_steps(root, objective, True)):
@@ -110,14 +110,6 @@ def test_stage1_eager_run_resumes_compiled(root, tmp_path):
     assert list(out) == list(ref)
     for name, tensor in ref.items():
         torch.testing.assert_close(out[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
-
-
-def test_compiled_moco_is_refused():
-    """Inductor's MoCo gradient is wrong with the queue update inside the graph (bench/README.md); aot_eager, which
-    these tests use, is not affected, so the refusal is what is tested."""
-    with pytest.raises(InputError, match="compile=true with objective moco is refused"):
-        stage1.check_options(stage1.DEFAULTS | {"objective": "moco", "compile": True})
-    stage1.check_options(stage1.DEFAULTS | {"objective": "moco", "compile": False})
 
 
 def test_compile_option_must_be_boolean(root):

@@ -1,7 +1,8 @@
 """lead_hsr.train.compile with the real backend (inductor's C++ code on this CPU): a compiled step of a small net
 with BatchNorm and random noise gives eager's loss, gradients, buffer updates and random draws (fallback_random),
 keeps the eager names, and double backward through a compiled graph still fails in this torch (why the GAN's R1 and
-path-length phases stay eager). The trainers' own compiled steps: tests/gan/test_gan_compile.py,
+path-length phases stay eager), and a buffer updated in place inside a compiled graph is read updated by its
+backward (why MoCo's queue update runs outside it). The trainers' own compiled steps: tests/gan/test_gan_compile.py,
 tests/lead/test_stage_compile.py (aot_eager)."""
 import pytest
 import torch
@@ -75,6 +76,55 @@ def test_double_backward_through_a_compiled_graph_fails(inductor_results):
     with pytest.raises(RuntimeError, match="double backward|create_graph"):
         (grad,) = torch.autograd.grad(fast(x).sum(), x, create_graph=True)
         grad.square().sum().backward()
+
+
+class QueueLoss(torch.nn.Module):
+    """MoCo's pattern in small: a loss against a copy of a queue buffer, then the queue overwritten in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 4)
+        self.register_buffer("queue", torch.randn(16, 4))
+
+    def loss_and_keys(self, x, keys):
+        query = torch.nn.functional.normalize(self.lin(x), dim=1)
+        return torch.logsumexp(query @ self.queue.clone().T, 1).mean(), keys
+
+    def enqueue(self, keys):
+        with torch.no_grad():
+            self.queue[:len(keys)] = keys
+
+    def forward(self, x, keys):
+        loss, keys = self.loss_and_keys(x, keys)
+        self.enqueue(keys)
+        return loss
+
+
+def test_a_queue_updated_inside_the_graph_corrupts_the_gradient_and_outside_does_not(monkeypatch):
+    """Inductor's backward reads the queue as the graph left it (the copy is elided), so the gradient is that of the
+    new queue: MoCo compiles `loss_and_keys` and enqueues after the backward (lead_hsr.lead.moco, stage1). If a
+    torch release makes the first assertion fail, the in-graph update has become safe."""
+    monkeypatch.delenv(compile_mod.BACKEND_ENV, raising=False)
+    torch.set_num_threads(1)
+    x, keys = torch.randn(4, 8), torch.randn(4, 4)
+
+    def gradient(mode):
+        torch.manual_seed(0)
+        net = QueueLoss()
+        if mode == "eager":
+            net(x, keys).backward()
+        elif mode == "in graph":
+            compile_mod.compiled(net)(x, keys).backward()
+        else:
+            loss, new_keys = compile_mod.compiled(net.loss_and_keys)(x, keys)
+            loss.backward()
+            net.enqueue(new_keys)
+        return net.lin.weight.grad, net.queue
+
+    (eager, queue), (in_graph, _), (split, split_queue) = (gradient(m) for m in ("eager", "in graph", "split"))
+    assert (in_graph - eager).norm() > 1e-2 * eager.norm()
+    torch.testing.assert_close(split, eager, rtol=1e-5, atol=1e-7)
+    assert torch.equal(split_queue, queue)
 
 
 def test_compile_option_is_boolean():
