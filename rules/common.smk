@@ -196,7 +196,13 @@ def gpu_resources(rule_name):
 
 
 # ---- runs and tables ----
+from lead_hsr.report.samples import samples_path
 from lead_hsr.report.spec import load_orderings, load_tables, orderings_of_tables, table_runs
+
+
+def samples_of(metrics_json):
+    """The per-sample values a metric job writes beside its JSON (lead_hsr.report.samples)."""
+    return str(samples_path(metrics_json))
 
 TABLES_YAML = f"{workflow.basedir}/config/tables.yaml"
 TABLES = load_tables(TABLES_YAML)
@@ -297,6 +303,12 @@ def orderings_inputs():
     return {result_key(run, metric): run_paths(run, table_id)
             for ordering in reported_orderings() for side in ("better", "worse")
             for run, metric, table_id, _ in ordering_side_cells(ordering[side], TABLES)}
+
+
+def orderings_samples():
+    """The per-sample files the orderings' bootstrap reads: beside each single-run cell's metric JSON (cells with
+    several seeds take their interval from the seeds)."""
+    return [samples_of(paths[0]) for paths in orderings_inputs().values() if len(paths) == 1]
 
 
 def orderings_outputs():

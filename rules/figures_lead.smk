@@ -36,6 +36,7 @@ rule regress_scale:
         metrics=f"{RESULTS}/lead/scale/{FEATURES}/metrics.json",
         predictions=f"{RESULTS}/lead/scale/{FEATURES}/predictions.npy",
         regressor=f"{RESULTS}/lead/scale/{FEATURES}/regressor.pt",  # written by every regression run
+        samples=samples_of(f"{RESULTS}/lead/scale/{FEATURES}/metrics.json"),  # ... as are its per-image errors
     params:
         options=lambda w: {**regression_options(), **LEAD["scale"].get("regression", {})},
         eyes=LEAD["scale"]["store"],

@@ -10,6 +10,7 @@ rule gan_metrics:
     output:
         metrics=f"{RESULTS}/hsr/metrics/{GAN_RUN}/metrics.json",
         ppl=f"{RESULTS}/hsr/metrics/{GAN_RUN}/ppl_distances.npy",
+        samples=samples_of(f"{RESULTS}/hsr/metrics/{GAN_RUN}/metrics.json"),  # FID replicates, per-sample P/R, PPL
     params:
         options=lambda w: {**HSR["metrics"], "seed": config["seed"]},
         cache=f"{WORK}/feature_cache",
@@ -55,6 +56,7 @@ rule gan_als:
         classifier=f"{RESULTS}/hsr/attributes/classifier.pt",
     output:
         f"{RESULTS}/hsr/metrics/{GAN_RUN}/als.json",
+        samples=samples_of(f"{RESULTS}/hsr/metrics/{GAN_RUN}/als.json"),  # per-pair ALS (orderings)
     params:
         options=lambda w: {**HSR["als"]["metric"], "seed": config["seed"]},
     conda:

@@ -37,6 +37,7 @@ rule gan_metrics_imported:
     output:
         metrics=f"{RESULTS}/hsr/metrics/imported~{{imported}}/metrics.json",
         ppl=f"{RESULTS}/hsr/metrics/imported~{{imported}}/ppl_distances.npy",
+        samples=samples_of(f"{RESULTS}/hsr/metrics/imported~{{imported}}/metrics.json"),
     params:
         options=lambda w: {**HSR["metrics"], "seed": config["seed"]},
         cache=f"{WORK}/feature_cache",
@@ -61,6 +62,7 @@ rule gan_als_imported:
         classifier=f"{RESULTS}/hsr/attributes/classifier.pt",
     output:
         f"{RESULTS}/hsr/metrics/imported~{{imported}}/als.json",
+        samples=samples_of(f"{RESULTS}/hsr/metrics/imported~{{imported}}/als.json"),
     params:
         options=lambda w: {**HSR["als"]["metric"], "seed": config["seed"]},
     conda:

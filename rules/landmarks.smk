@@ -17,6 +17,7 @@ rule regress_all:
         metrics=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json"],
         predictions=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/predictions.npy"],
         regressors=[f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/regressor.pt"],
+        samples=[samples_of(f"{RESULTS}/lead/regression/{FEATURES}/dataset~{{dataset}}/annotations~all/seed~0/metrics.json")],
     params:
         options=lambda w: regression_options(),
         normaliser=lambda w: landmark_normaliser(w.dataset),
@@ -43,6 +44,7 @@ rule regress_fewshot:
         metrics=fewshot_outputs(),
         predictions=fewshot_outputs("predictions.npy"),
         regressors=fewshot_outputs("regressor.pt"),
+        samples=[samples_of(path) for path in fewshot_outputs()],
     params:
         options=lambda w: regression_options(),
         normaliser=lambda w: landmark_normaliser(w.dataset),
@@ -67,6 +69,7 @@ rule match_landmarks:
         store=prepared(LEAD["matching"]["store"]),
     output:
         f"{RESULTS}/lead/matching/{FEATURES}/metrics.json",
+        samples=samples_of(f"{RESULTS}/lead/matching/{FEATURES}/metrics.json"),  # per-pair errors (orderings)
     params:
         options=lambda w: {**LEAD["matching"], "crop": config["geometry"]["crop"], "seed": config["seed"]},
     conda:

@@ -61,6 +61,7 @@ rule orderings:
     """Which of the thesis's orderings hold in this run (config/tables.yaml `orderings:`), with both sides' numbers."""
     input:
         lambda w: [p for paths in orderings_inputs().values() for p in paths],
+        samples=lambda w: orderings_samples(),
     output:
         csv=report(f"{RESULTS}/tables/orderings.csv", category="Tables", labels={"table": "orderings (read first)"}),
         md=f"{RESULTS}/tables/orderings.md",

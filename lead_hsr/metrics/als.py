@@ -29,6 +29,7 @@ class ALSResult:
     curve: np.ndarray  # [N + 1] mean deviation over pairs and attributes at each t (Fig. 4.10 right)
     curve_per_attribute: dict[str, np.ndarray]  # attribute -> [N + 1] mean deviation over pairs
     record: dict
+    per_pair: np.ndarray | None = None  # [pairs, attributes]: each pair's score; per_attribute is their mean
 
 
 def standardise_logits(logits: np.ndarray) -> np.ndarray:
@@ -49,12 +50,19 @@ def als_from_logits(logits: np.ndarray, attribute_names=None, standardise: bool 
     t = np.linspace(0.0, 1.0, steps + 1)
     start, end = logits[:, :1], logits[:, -1:]
     line = start + t[None, :, None] * (end - start)  # Eq. 4.4
-    delta = np.square(logits - line).mean(axis=0)  # Eq. 4.5 averaged over pairs: [N + 1, M]
-    per_attribute = delta[1:].sum(axis=0) / steps  # sum over k = 1..N, / N
+    squared = np.square(logits - line)  # Eq. 4.5 per pair: [pairs, N + 1, M]
+    delta = squared.mean(axis=0)  # averaged over pairs: [N + 1, M]
+    per_pair = squared[:, 1:].sum(axis=1) / steps  # sum over k = 1..N, / N: [pairs, M]
+    per_attribute = per_pair.mean(axis=0)
     names = list(attribute_names) if attribute_names is not None else [str(j) for j in range(logits.shape[2])]
     record = {"metric": "als", "standardised": standardise, "num_pairs": logits.shape[0], "num_steps": steps}
     return ALSResult(float(per_attribute.mean()), dict(zip(names, per_attribute.tolist())), t,
-                     delta.mean(axis=1), {name: delta[:, j] for j, name in enumerate(names)}, record)
+                     delta.mean(axis=1), {name: delta[:, j] for j, name in enumerate(names)}, record, per_pair)
+
+
+def als_sample_set(seed: int, num_pairs: int) -> str:
+    """The interpolation pairs of an ALS run (z seed, count): runs with the same seed share them."""
+    return f"ALS interpolation pairs (z seed {seed}, n={num_pairs})"
 
 
 def interpolation_latents(G, num_pairs: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,12 +14,13 @@ import numpy as np
 from lead_hsr.atomic import atomic_save_npy
 from lead_hsr.data.store import open_store
 from lead_hsr.gan.training import generator_of, load_generator, load_snapshot, precision_record
-from lead_hsr.metrics.als import als_for_generator
+from lead_hsr.metrics.als import als_for_generator, als_sample_set
 from lead_hsr.metrics.attributes import load_attribute_classifier
 from lead_hsr.metrics.features import make_extractor
 from lead_hsr.metrics.fid import fid_for_generator
 from lead_hsr.metrics.ppl import make_ppl_distance, ppl2_wend
 from lead_hsr.metrics.precision_recall import pr_for_generator
+from lead_hsr.report.samples import ratio_entry, write_samples
 from lead_hsr.train import atomic_write_json, pick_device
 
 
@@ -55,6 +56,9 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
     distance = make_ppl_distance(ppl_opts.get("distance"), weights_cache, ppl_opts.get("standin"), device, seed)
     ppl = ppl2_wend(G, distance, num_samples=ppl_opts["num_samples"], seed=seed, device=device)
 
+    samples = {"fid": fid.pop("replicates"), **pr.pop("samples"),
+               "ppl": ratio_entry(np.where(ppl.kept, ppl.distances, 0.0), ppl.kept,  # 1st-99th filter kept
+                                  f"PPL paths (seed {seed}, n={len(ppl.distances)})")}
     standins = _standins(fid, pr, distance.record)
     result = {"fid": fid["fid"], "precision": pr["precision"], "recall": pr["recall"], "ppl": ppl.ppl,
               "records": {"fid": fid, "precision_recall": pr, "ppl": ppl.record},
@@ -64,7 +68,8 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
               "numerics": precision_record(snapshot),     # training / evaluation precision ("precision" is P/R)
               "note": ("stand-ins: " + ", ".join(standins)) if standins else ""}
     atomic_save_npy(ppl.distances, Path(out_json).with_name(PPL_DISTANCES_FILE))  # before the JSON: a JSON
-    atomic_write_json(result, out_json)                                          # implies its distances exist
+    write_samples(out_json, samples)                                             # implies its distances and
+    atomic_write_json(result, out_json)                                          # samples exist
     return result
 
 
@@ -80,9 +85,15 @@ def evaluate_als(network: Path, classifier: Path, out_json: Path, options: dict)
     res = als_for_generator(G, model, num_pairs=options["num_pairs"], num_steps=options["num_steps"],
                             seed=int(options.get("seed", 0)), device=device, standardise=standardise)
     result = {f"als_{name}": float(res.per_attribute[name]) for name in ALS_ATTRIBUTE_KEYS}
+    pairs = als_sample_set(int(options.get("seed", 0)), options["num_pairs"])
+    columns = {name: j for j, name in enumerate(res.per_attribute)}
+    ones = np.ones(len(res.per_pair))
+    samples = {f"als_{name}": ratio_entry(res.per_pair[:, columns[name]], ones, pairs) for name in ALS_ATTRIBUTE_KEYS}
+    samples["als_mean"] = ratio_entry(res.per_pair.mean(axis=1), ones, pairs)
     result.update(als_mean=float(res.als), t=list(map(float, res.t)), curve=list(map(float, res.curve)),
                   record=res.record,
                   note=f"ALS on {'standardised' if standardise else 'raw'} attribute logits")
+    write_samples(out_json, samples)  # before the JSON: a JSON implies its samples exist
     atomic_write_json(result, out_json)
     return result
 

@@ -110,8 +110,15 @@ def iod_errors(pred, gt, eye_indices) -> np.ndarray:
 
 def iod_error(pred, gt, eye_indices) -> float:
     """100 * mean over images and landmarks of ||pred - gt|| / ||gt[e0] - gt[e1]|| (absent landmarks skipped)."""
+    values, weights = iod_samples(pred, gt, eye_indices)
+    return float(np.sum(values) / np.sum(weights))
+
+
+def iod_samples(pred, gt, eye_indices) -> tuple[np.ndarray, np.ndarray]:
+    """Per image: (error x present landmarks, present landmarks); `iod_error` is sum(values) / sum(weights), the
+    mean over all (image, landmark) pairs (each image weighted by its number of present landmarks), so resampling
+    images resamples the metric (lead_hsr.report.samples ratio entry)."""
     pred_a, gt_a = _as_array(pred, "pred"), _as_array(gt, "gt")
     errors = iod_errors(pred_a, gt_a, eye_indices)
-    # mean over all (image, landmark) pairs: weight each image by its number of present landmarks
     present = np.isfinite(gt_a).all(axis=2).sum(axis=1)
-    return float(np.sum(errors * present) / np.sum(present))
+    return errors * present, present.astype(np.float64)

@@ -19,7 +19,8 @@ from lead_hsr.data.store import open_store
 from lead_hsr.errors import InputError
 # lead_hsr.lead (backbones -> torchvision -> torch._dynamo, ~2 CPU-s) is imported inside the functions that run
 # a model: the figure jobs import this module only for load_predictions.
-from lead_hsr.metrics.iod import Normaliser, iod_error
+from lead_hsr.metrics.iod import Normaliser, iod_error, iod_samples
+from lead_hsr.report.samples import ratio_entry, write_samples
 from lead_hsr.train import atomic_write_json, pick_device
 
 
@@ -123,8 +124,10 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
         save_predictions(pred.numpy(), out)
         save_regressor(regressor, regressor_path(out), feature_size, size)
         mean_shape = train_lm[chosen].mean(dim=0, keepdim=True).expand_as(test_lm)
+        values, weights = iod_samples(pred.numpy(), test_lm.numpy(), eyes)
+        write_samples(out, {"iod": ratio_entry(values, weights, test_sample_set(store_path, len(test_lm)))})
         atomic_write_json({
-            "iod": iod_error(pred.numpy(), test_lm.numpy(), eyes),
+            "iod": float(values.sum() / weights.sum()),  # = iod_error: the per-image values' ratio
             "iod_mean_shape": iod_error(mean_shape.numpy(), test_lm.numpy(), eyes),
             "regressor_gflops": flops / 1e9,
             "annotations": annotated, "seed": int(seed), "n_train": int(len(chosen)),
@@ -134,12 +137,33 @@ def regression_runs(weights: Path, store_path: Path, normaliser, outputs: dict, 
         }, out)
 
 
+def test_sample_set(store_path, n: int) -> str:
+    """The name of a store's test split as an evaluation sample set (lead_hsr.report.samples)."""
+    return f"test images of {Path(store_path).name} (n={n})"
+
+
+def matching_sample_set(store_path, n_pairs: int, seed: int) -> str:
+    return f"matching pairs of {Path(store_path).name} (n={n_pairs}, warp seed {seed})"
+
+
+def pair_error_samples(errors: torch.Tensor, sample_set: str) -> dict:
+    """Per pair (sum of its present landmarks' errors, their count): the ratio is MatchingResult's nanmean."""
+    errors = errors.double().numpy()
+    present = np.isfinite(errors)
+    return ratio_entry(np.where(present, errors, 0.0).sum(axis=1), present.sum(axis=1), sample_set)
+
+
 def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict) -> dict:
     """Same / different matching error (pixels of a 70-px image) over sorted MAFL test pairs (DESIGN §5)."""
     from lead_hsr.lead.dense_model import load_dense_model
+    from lead_hsr.lead.matching import MatchingResult
     device = pick_device(options.get("device", "auto"))
     model = load_dense_model(weights, device)
-    result = match_pairs(model, store_path, options, device)
+    same, different = matching_pair_errors(model, store_path, options, device)
+    result = MatchingResult.from_errors(same, different)
+    sample_set = matching_sample_set(store_path, result.n_pairs, int(options.get("seed", 0)))
+    write_samples(out_json, {"matching_same": pair_error_samples(same, sample_set),
+                             "matching_different": pair_error_samples(different, sample_set)})
     out = {"matching_same": result.same, "matching_different": result.different, "pairs": result.n_pairs,
            **_feature_note(model)}
     atomic_write_json(out, out_json)
@@ -147,13 +171,20 @@ def matching_run(weights: Path, store_path: Path, out_json: Path, options: dict)
 
 
 def match_pairs(model, store_path: Path, options: dict, device) -> "MatchingResult":
-    """The matching protocol on a loaded dense model: options `crop`, `pairs`, `seed`.
+    """The matching protocol's mean errors (`matching_pair_errors`)."""
+    from lead_hsr.lead.matching import MatchingResult
+    return MatchingResult.from_errors(*matching_pair_errors(model, store_path, options, device))
+
+
+def matching_pair_errors(model, store_path: Path, options: dict, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The matching protocol on a loaded dense model: options `crop`, `pairs`, `seed`; per-landmark errors
+    (n_pairs x K, NaN where absent) of the same-identity and the different-identity views.
 
     Pairs are evaluated a chunk at a time: features upsampled to the crop are C x 96 x 96 per image (3840-d
     hypercolumns: 140 MB each), so holding all 1,000 views would need >100 GB. Warps depend only on the image's
     position in the sorted order, so the result does not depend on the chunk size.
     """
-    from lead_hsr.lead.matching import MatchingResult, matching_errors, matching_order, matching_views
+    from lead_hsr.lead.matching import matching_errors, matching_order, matching_views
     store = open_store(store_path)
     crop, seed = int(options["crop"]), int(options.get("seed", 0))
     rows = store.split("test")
@@ -171,7 +202,7 @@ def match_pairs(model, store_path: Path, options: dict, device) -> "MatchingResu
                                  _view_features(model, tgt, size, device), tgt_lm, size, device=device)
         same.append(errors[0])
         different.append(errors[1])
-    return MatchingResult.from_errors(torch.cat(same), torch.cat(different))
+    return torch.cat(same), torch.cat(different)
 
 
 def _view_features(model, views: torch.Tensor, size: int, device) -> torch.Tensor:

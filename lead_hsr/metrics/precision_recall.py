@@ -11,6 +11,8 @@ import numpy as np
 import torch
 
 from lead_hsr.errors import InputError
+from lead_hsr.metrics.fid import generated_sample_set
+from lead_hsr.report.samples import ratio_entry
 
 PR_NEIGHBOURHOOD = 3  # k of the k-NN radius: Kynkaanniemi et al. 2019 and StyleGAN2-ADA pr50k3 (nhood_size=3)
 PR_NUM_GEN = 50_000  # StyleGAN2-ADA pr50k3_full: 50k generated ...
@@ -36,15 +38,23 @@ def inside_manifold(probes: torch.Tensor, manifold: torch.Tensor, radii: torch.T
 
 def precision_recall(generated: np.ndarray, real: np.ndarray, k: int = PR_NEIGHBOURHOOD,
                      batch: int = PR_BATCH, device: str | torch.device = "cpu") -> tuple[float, float]:
+    generated_inside, real_inside = manifold_flags(generated, real, k, batch, device)
+    return float(generated_inside.mean()), float(real_inside.mean())
+
+
+def manifold_flags(generated: np.ndarray, real: np.ndarray, k: int = PR_NEIGHBOURHOOD, batch: int = PR_BATCH,
+                   device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Per generated image: inside the real manifold (precision is their mean); per real image: inside the
+    generated manifold (recall is their mean). Float64 0/1 arrays."""
     for name, features in (("generated", generated), ("real", real)):
         if len(features) <= k:
             raise InputError(f"{len(features)} {name} feature vectors: expected more than k = {k} for k-NN "
                              f"radii. Fix: raise the number of {name} images in the metric config")
     generated = torch.as_tensor(np.asarray(generated, dtype=np.float32), device=device)
     real = torch.as_tensor(np.asarray(real, dtype=np.float32), device=device)
-    precision = inside_manifold(generated, real, knn_radii(real, k, batch), batch).double().mean()
-    recall = inside_manifold(real, generated, knn_radii(generated, k, batch), batch).double().mean()
-    return float(precision), float(recall)
+    generated_inside = inside_manifold(generated, real, knn_radii(real, k, batch), batch)
+    real_inside = inside_manifold(real, generated, knn_radii(generated, k, batch), batch)
+    return generated_inside.double().cpu().numpy(), real_inside.double().cpu().numpy()
 
 
 def pr_for_generator(G, real_images: np.ndarray, dataset_key: str, extractor, cache_dir,
@@ -56,6 +66,13 @@ def pr_for_generator(G, real_images: np.ndarray, dataset_key: str, extractor, ca
     real = real_features(real_images, dataset_key, extractor, cache_dir, max_items=max_real,
                          source_id=source_id)
     generated = generated_features(G, extractor, num_gen, batch_size, seed, device)
-    precision, recall = precision_recall(generated, real, device=device)
-    return {"precision": precision, "recall": recall, "k": PR_NEIGHBOURHOOD, "num_gen": num_gen,
-            "num_real": len(real), "seed": seed, **extractor.record}
+    generated_inside, real_inside = manifold_flags(generated, real, device=device)
+    # per-sample entries for the orderings' bootstrap (popped by the caller): precision resamples the generated
+    # images with the real manifold fixed, recall the real images with the generated manifold fixed
+    samples = {"precision": ratio_entry(generated_inside, np.ones_like(generated_inside),
+                                        generated_sample_set(seed, num_gen)),
+               "recall": ratio_entry(real_inside, np.ones_like(real_inside),
+                                     f"real images of {dataset_key} (n={len(real)})")}
+    return {"precision": float(generated_inside.mean()), "recall": float(real_inside.mean()),
+            "k": PR_NEIGHBOURHOOD, "num_gen": num_gen, "num_real": len(real), "seed": seed, **extractor.record,
+            "samples": samples}
