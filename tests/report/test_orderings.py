@@ -57,8 +57,8 @@ def _samples(results, spread=0.1, n=50):
     samples = {}
     for key, runs in results.items():
         if len(runs) == 1:
-            values = runs[0]["iod"] + pattern
-            samples[key] = [{"iod": ratio_entry(values, np.ones(n), f"test images of {key.split('/')[0].split('~')[1]}")}]
+            dataset = key.split("/")[0].split("~")[1]  # "dataset~a/method~lead@iod" -> "a"
+            samples[key] = [{"iod": ratio_entry(runs[0]["iod"] + pattern, np.ones(n), f"test images of {dataset}")}]
     return samples
 
 
