@@ -43,32 +43,69 @@ def generated_sample_set(seed: int, num_gen: int) -> str:
 
 def fid_replicates(generated: np.ndarray, real: np.ndarray, sample_set: str, device="cpu") -> np.ndarray:
     """FID of each bootstrap resample of the generated rows (lead_hsr.report.noise.resample_chunks of
-    `sample_set`), the real set held fixed: FID is not a mean over samples, so the orderings cannot resample it
-    from stored values; computing the replicates here costs B covariance updates and D x D eigenvalue problems
-    (float64 on the metric's device) instead of storing num_gen x D features per run.
+    `sample_set`), the real set held fixed. FID is not a mean over samples, so the orderings cannot resample it from
+    stored values; computing the replicates here (B small eigenvalue problems, float64 on the metric's device) is
+    cheaper than storing num_gen x D features per run.
 
-    Tr sqrtm(S_g S_r) = sum of sqrt(eigenvalues of R S_g R) with R = S_r^(1/2) (same spectrum); a resample is
-    weights (counts / n) on the rows, so its mean and covariance (ddof 0, COVARIANCE_DDOF) need no copy."""
+    A resample is weights w (counts / n) on the rows. Tr sqrtm(S_g S_r) is the sum of the square roots of the
+    eigenvalues of R S_g R (R = S_r^(1/2)): a D x D problem, or with A = diag(sqrt(w)) (X - mu) the same nonzero
+    spectrum as the m x m matrix A S_r A^T over the m resampled rows, used when there are fewer rows than features
+    (the demo: 250 images, 512 features)."""
     import torch
 
     from lead_hsr.report.noise import resample_chunks
     mu_real, sigma_real = feature_moments(real)
-    values, vectors = np.linalg.eigh(sigma_real)
-    root = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
     as_tensor = lambda array: torch.as_tensor(array, dtype=torch.float64, device=device)  # noqa: E731
     rows = as_tensor(generated)
     shift = rows.mean(dim=0)
-    rows = rows - shift  # centred: the covariance below does not cancel large means
-    root, mu_real, trace_real = as_tensor(root), as_tensor(mu_real) - shift, float(np.trace(sigma_real))
-    n, replicates = len(rows), []
+    rows, mu_real = rows - shift, as_tensor(mu_real) - shift  # centred: no cancellation of large means
+    sigma_real = as_tensor(sigma_real)
+    n, dims = rows.shape
+    distance = _gram_distance if n <= dims else _feature_distance
+    terms = _gram_terms(rows, sigma_real, mu_real) if n <= dims else _feature_terms(sigma_real, rows, mu_real)
+    replicates = []
     for chunk in resample_chunks(n, sample_set):
         for indices in torch.as_tensor(chunk, device=device):
             weights = torch.bincount(indices, minlength=n).double() / n
-            mu = weights @ rows
-            sigma = (rows * weights[:, None]).T @ rows - torch.outer(mu, mu)
-            trace_sqrt = torch.linalg.eigvalsh(root @ sigma @ root).clamp_min(0).sqrt().sum()
-            replicates.append(((mu - mu_real).square().sum() + sigma.trace() + trace_real - 2 * trace_sqrt).item())
+            replicates.append(distance(weights, *terms) + float(torch.trace(sigma_real)))
     return np.asarray(replicates)
+
+
+def _feature_terms(sigma_real, rows, mu_real):
+    """The rows, R = S_r^(1/2) (symmetric, from its eigendecomposition) and mu_r."""
+    from torch.linalg import eigh
+    values, vectors = eigh(sigma_real)
+    return rows, (vectors * values.clamp_min(0).sqrt()) @ vectors.T, mu_real
+
+
+def _feature_distance(weights, rows, root, mu_real) -> float:
+    """||mu - mu_r||^2 + Tr S_g - 2 Tr sqrt(R S_g R) (Tr S_r added by the caller), D x D."""
+    from torch.linalg import eigvalsh
+    mu = weights @ rows
+    sigma = (rows * weights[:, None]).T @ rows - mu[:, None] * mu[None, :]
+    trace_sqrt = eigvalsh(root @ sigma @ root).clamp_min(0).sqrt().sum()
+    return float((mu - mu_real).square().sum() + sigma.trace() - 2 * trace_sqrt)
+
+
+def _gram_terms(rows, sigma_real, mu_real):
+    """n x n Gram matrices: X X^T, X S_r X^T, X mu_r (rows centred)."""
+    return rows @ rows.T, rows @ sigma_real @ rows.T, rows @ mu_real, mu_real.square().sum()
+
+
+def _gram_distance(weights, gram, gram_real, rows_mu_real, mu_real_norm) -> float:
+    """The same distance from the Gram matrices: mu = X^T w, so ||mu||^2 = w^T H w, Tr S_g = sum w_i H_ii - w^T H w,
+    and (X - 1 mu^T) S_r (X - 1 mu^T)^T = G - g 1^T - 1 g^T + (w^T g) with g = G w; only rows with w > 0 count."""
+    from torch.linalg import eigvalsh
+    kept = weights > 0
+    w = weights[kept]
+    H, G = gram[kept][:, kept], gram_real[kept][:, kept]
+    mu_norm = w @ H @ w
+    g = G @ w
+    centred = G - g[:, None] - g[None, :] + w @ g
+    root_w = w.sqrt()
+    trace_sqrt = eigvalsh(root_w[:, None] * centred * root_w[None, :]).clamp_min(0).sqrt().sum()
+    mean_term = mu_norm - 2 * (w @ rows_mu_real[kept]) + mu_real_norm
+    return float(mean_term + (w * H.diagonal()).sum() - mu_norm - 2 * trace_sqrt)
 
 
 def fid_for_generator(G, real_images: np.ndarray, dataset_key: str, extractor, cache_dir,

@@ -52,10 +52,12 @@ def test_precision_recall_flags_average_to_precision_and_recall():
     assert (generated_inside.mean(), real_inside.mean()) == pytest.approx(precision_recall(generated, real, k=3))
 
 
-def test_fid_replicates_are_the_fid_of_the_resampled_generated_rows():
-    generated, real = RNG.normal(3, 1, (60, 4)), RNG.normal(3.2, 1.1, (80, 4))
-    replicates = fid_replicates(generated, real, "generated images (z seed 0, n=60)")
-    indices = resample_indices(60, "generated images (z seed 0, n=60)")
+@pytest.mark.parametrize("num_gen, dims", [(60, 4), (12, 20)])  # more rows than features, and fewer (Gram form)
+def test_fid_replicates_are_the_fid_of_the_resampled_generated_rows(num_gen, dims):
+    generated, real = RNG.normal(3, 1, (num_gen, dims)), RNG.normal(3.2, 1.1, (80, dims))
+    name = f"generated images (z seed 0, n={num_gen})"
+    replicates = fid_replicates(generated, real, name)
+    indices = resample_indices(num_gen, name)
     assert len(replicates) == len(indices)
     for b in (0, 7, 999):
-        assert replicates[b] == pytest.approx(fid_from_features(generated[indices[b]], real), rel=1e-6, abs=1e-9)
+        assert replicates[b] == pytest.approx(fid_from_features(generated[indices[b]], real), rel=1e-6)
