@@ -97,7 +97,8 @@ class Comparison:
     verdict: str
 
 
-def _ahead(better, worse, lower_is_better: bool):
+def ahead(better, worse, lower_is_better: bool):
+    """How far the better side is ahead (positive = the ordering holds); numbers or arrays."""
     return worse - better if lower_is_better else better - worse
 
 
@@ -105,10 +106,11 @@ def compare_seeds(better_cells, worse_cells, lower_is_better: bool) -> Compariso
     """Cells: per-seed values (S each, the same seeds in the same order on every cell, S >= 2)."""
     better = np.mean(np.asarray(better_cells, dtype=np.float64), axis=0)  # per-seed side values
     worse = np.mean(np.asarray(worse_cells, dtype=np.float64), axis=0)
-    ahead = _ahead(better, worse, lower_is_better)
-    estimates = [Estimate(float(v.mean()), *t_interval(v)) for v in (better, worse, ahead)]
-    method = (f"t interval over {len(ahead)} seeds, paired by seed (mean of {len(better_cells)} cells per seed)"
-              if len(better_cells) > 1 else f"t interval over {len(ahead)} seeds, paired by seed")
+    differences = ahead(better, worse, lower_is_better)
+    estimates = [Estimate(float(v.mean()), *t_interval(v)) for v in (better, worse, differences)]
+    method = f"t interval over {len(differences)} seeds, paired by seed"
+    if len(better_cells) > 1:
+        method += f" (mean of {len(better_cells)} cells per seed)"
     return Comparison(*estimates, method=method, verdict=verdict(estimates[2].low, estimates[2].high))
 
 
@@ -137,8 +139,8 @@ def compare_bootstrap(better_cells: list[BootstrapCell], worse_cells: list[Boots
         replicates = np.mean([cell.replicates for cell in cells], axis=0)
         sides.append((value, replicates))
     (better, better_reps), (worse, worse_reps) = sides
-    ahead_reps = _ahead(better_reps, worse_reps, lower_is_better)
-    difference = Estimate(_ahead(better, worse, lower_is_better), *percentile_interval(ahead_reps))
+    ahead_reps = ahead(better_reps, worse_reps, lower_is_better)
+    difference = Estimate(ahead(better, worse, lower_is_better), *percentile_interval(ahead_reps))
     return Comparison(Estimate(better, *percentile_interval(better_reps)),
                       Estimate(worse, *percentile_interval(worse_reps)), difference,
                       method=_bootstrap_method(better_cells, worse_cells),

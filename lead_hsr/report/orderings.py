@@ -15,14 +15,16 @@ bootstrap over the per-sample values each metric job writes beside its JSON, `le
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from lead_hsr.atomic import atomic_write_text
 from lead_hsr.errors import InputError
 from lead_hsr.report.noise import (BOOTSTRAP_SEED, INTERVAL_LEVEL, RESAMPLES, VERDICT_RULE, VERDICTS, BootstrapCell,
-                                   Comparison, Estimate, cell_from_entry, compare_bootstrap, compare_seeds)
-from lead_hsr.report.samples import read_samples
-from lead_hsr.report.spec import default_title, ordering_holds, ordering_side_cells, result_key, thesis_side_value
+                                   Comparison, Estimate, ahead, cell_from_entry, compare_bootstrap, compare_seeds)
+from lead_hsr.report.samples import entry_value, read_samples
+from lead_hsr.report.spec import default_title, ordering_side_cells, result_key, thesis_side_value
 from lead_hsr.report.tables import metric_values, read_results
 
 NOT_IN_THESIS = "learning check (no thesis number)"
@@ -50,11 +52,18 @@ def _cell_runs(side: dict, tables: dict[str, dict], results: dict[str, list[dict
 
 
 def _bootstrap_cell(values: list[float], entries: list[dict], metric: str, where: str) -> BootstrapCell:
+    fix = "Fix: rerun the cell's metric job, which writes `<metrics>.samples.npz` beside its JSON."
     if not entries or metric not in entries[0]:
         raise InputError(f"{where}: no per-sample values of {metric!r} for a single-run cell (its samples file has "
-                         f"{sorted(entries[0]) if entries else 'nothing'}). Fix: rerun the cell's metric job, which "
-                         "writes `<metrics>.samples.npz` (lead_hsr.report.samples).")
-    return cell_from_entry(entries[0][metric], values[0])
+                         f"{sorted(entries[0]) if entries else 'nothing'}). {fix}")
+    entry = entries[0][metric]
+    if "values" in entry and not math.isclose(entry_value(entry), values[0], rel_tol=1e-6, abs_tol=1e-9):
+        raise InputError(f"{where}: the per-sample values of {metric!r} give {entry_value(entry):g}, its metric "
+                         f"JSON {values[0]:g}: the two files come from different runs. {fix}")
+    if "replicates" in entry and len(entry["replicates"]) != RESAMPLES:
+        raise InputError(f"{where}: {len(entry['replicates'])} bootstrap replicates of {metric!r}, expected "
+                         f"{RESAMPLES} (lead_hsr.report.noise.RESAMPLES changed since the run). {fix}")
+    return cell_from_entry(entry, values[0])
 
 
 def compare(ordering: dict, tables: dict[str, dict], results: dict[str, list[dict]],
@@ -80,15 +89,19 @@ def _pair(better: float | None, worse: float | None) -> str:
 
 
 def _with_interval(estimate: Estimate, sign: str = "") -> str:
-    return f"{estimate.value:{sign}.2f} [{estimate.low:{sign}.2f}, {estimate.high:{sign}.2f}]"
+    """'17.60 [16.69, 18.51]'; three decimals below 1 (the demo's PPL differences), so a bound just above 0 does
+    not print as 0.00."""
+    numbers = (estimate.value, estimate.low, estimate.high)
+    digits = 2 if max(abs(x) for x in numbers) >= 1 else 3
+    value, low, high = (f"{x:{sign}.{digits}f}" for x in numbers)
+    return f"{value} [{low}, {high}]"
 
 
 def margin(better: float, worse: float, lower_is_better: bool) -> str:
     """How far the better side is ahead, relative to the worse side: positive when the ordering holds."""
     if worse == 0:
         return "-"
-    ahead = (worse - better) if lower_is_better else (better - worse)
-    return f"{100 * ahead / abs(worse):+.1f}%"
+    return f"{100 * ahead(better, worse, lower_is_better) / abs(worse):+.1f}%"
 
 
 def build_orderings(orderings: list[dict], tables: dict[str, dict], results: dict[str, list[dict]],
@@ -145,7 +158,11 @@ def to_markdown(table: pd.DataFrame, footnote: str | None = None) -> str:
              "same resample indices on both sides where they were evaluated on the same samples (paired). FID is "
              "recomputed on each resample of the generated images inside its metric job (the real set held fixed); "
              "recall resamples the real images with the generated manifold held fixed; PPL keeps the 1st-99th "
-             "percentile filter of the full sample.",
+             "percentile filter of the full sample. FID's own intervals lie mostly above its value: a resample repeats "
+             "images, which raises FID (its small-sample bias); the paired difference largely cancels it.",
+             "- A bootstrap over evaluation samples measures the noise of evaluating these trained networks, not "
+             "the noise of training them: a single-run 'holds' or 'reversed' can change with another training "
+             "seed. Only intervals 'over seeds' include training noise.",
              "- 'within noise' says this run cannot tell the two sides apart; it is not evidence against the "
              "thesis. A 'reversed' ordering is a finding about this run's budget and data."]
     if footnote:

@@ -99,7 +99,7 @@ def test_ours_is_the_mean_over_cells_with_a_paired_bootstrap_interval():
     assert first["margin here"] == "+12.5%" and check["margin here"] == "+50.0%"
     assert first["better side"] == "Toy, LEAD: mean of A, B"
     # paired on the same images: the shared noise cancels, the difference is exactly 0.5 on every resample
-    assert first["difference [95% interval]"] == "+0.50 [+0.50, +0.50]" and first["verdict"] == "holds"
+    assert first["difference [95% interval]"] == "+0.500 [+0.500, +0.500]" and first["verdict"] == "holds"
     assert first["interval from"].startswith("paired bootstrap over test images of a; test images of b (B=1000")
     low, high = (float(x) for x in first["ours, better side [95% interval]"].split("[")[1].rstrip("]").split(","))
     assert low < 3.5 < high  # the side itself varies with the resampled images
@@ -135,7 +135,7 @@ def test_cells_with_seeds_take_a_paired_t_interval_over_seeds():
     row = build_orderings([LEAD_BEATS_CL], TABLES, results, {}).iloc[0]
     assert row["ours"] == "3.20 vs 3.80" and row["interval from"].startswith("t interval over 3 seeds, paired")
     # mean 0.6, sd 0.1, t(0.975, 2) = 4.303: 0.6 -+ 0.248
-    assert row["difference [95% interval]"] == "+0.60 [+0.35, +0.85]" and row["verdict"] == "holds"
+    assert row["difference [95% interval]"] == "+0.600 [+0.352, +0.848]" and row["verdict"] == "holds"
 
 
 def test_cells_with_different_seed_counts_are_refused():
@@ -188,3 +188,11 @@ def test_a_config_checks_the_orderings_of_its_tables_and_the_learning_checks_onl
     assert orderings_of_tables(orderings, ["toy"]) == [LEAD_BEATS_CL, CHECK]
     assert orderings_of_tables(orderings, ["toy", "other"]) == [LEAD_BEATS_CL, other, CHECK]
     assert orderings_of_tables(orderings, ["unrelated"]) == []  # a learning check never alone
+
+
+def test_per_sample_values_from_another_run_are_refused():
+    results = _results(1.0, 6.0, 3.0, 5.0)
+    samples = _samples(results)
+    results[result_key({"method": "cl", "dataset": "b"}, "iod")] = [{"iod": 5.5}]  # JSON rerun, samples not
+    with pytest.raises(InputError, match="LEAD beats CL.*give 5, its metric JSON 5.5.*different runs"):
+        build_orderings([LEAD_BEATS_CL], TABLES, results, samples)
