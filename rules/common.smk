@@ -311,6 +311,13 @@ def orderings_samples():
     return [samples_of(paths[0]) for paths in orderings_inputs().values() if len(paths) == 1]
 
 
+def gan_metric_options(metrics_json):
+    """A GAN metric job's options; FID's bootstrap replicates only for the runs whose FID an ordering compares."""
+    fid_cells = {paths[0] for key, paths in orderings_inputs().items() if key.endswith("@fid") and len(paths) == 1}
+    fid = {**HSR["metrics"]["fid"], "bootstrap": metrics_json in fid_cells}
+    return {**HSR["metrics"], "fid": fid, "seed": config["seed"]}
+
+
 def orderings_outputs():
     return [f"{RESULTS}/tables/orderings.{ext}" for ext in ("csv", "md")] if reported_orderings() else []
 

@@ -12,7 +12,7 @@ rule gan_metrics:
         ppl=f"{RESULTS}/hsr/metrics/{GAN_RUN}/ppl_distances.npy",
         samples=samples_of(f"{RESULTS}/hsr/metrics/{GAN_RUN}/metrics.json"),  # FID replicates, per-sample P/R, PPL
     params:
-        options=lambda w: {**HSR["metrics"], "seed": config["seed"]},
+        options=lambda w, output: gan_metric_options(output.metrics),
         cache=f"{WORK}/feature_cache",
         weights_cache=lambda w, input: weights_cache_of(input.weights),
     conda:

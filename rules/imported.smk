@@ -39,7 +39,7 @@ rule gan_metrics_imported:
         ppl=f"{RESULTS}/hsr/metrics/imported~{{imported}}/ppl_distances.npy",
         samples=samples_of(f"{RESULTS}/hsr/metrics/imported~{{imported}}/metrics.json"),
     params:
-        options=lambda w: {**HSR["metrics"], "seed": config["seed"]},
+        options=lambda w, output: gan_metric_options(output.metrics),
         cache=f"{WORK}/feature_cache",
         weights_cache=lambda w, input: weights_cache_of(input.weights),
     conda:

@@ -110,14 +110,17 @@ def _gram_distance(weights, gram, gram_real, rows_mu_real, mu_real_norm) -> floa
 
 def fid_for_generator(G, real_images: np.ndarray, dataset_key: str, extractor, cache_dir,
                       num_gen: int = FID_NUM_GEN, batch_size: int = 32, seed: int = 0, device="cpu",
-                      source_id: str | None = None) -> dict:
+                      source_id: str | None = None, bootstrap: bool = False) -> dict:
     """FID of a generator against a real uint8 image set (N x H x W x 3, full set, no x-flip), with its record;
-    `replicates` (a samples entry, popped by the caller before the record is stored) holds its bootstrap."""
+    with `bootstrap`, `replicates` (a samples entry, popped by the caller before the record is stored) holds the
+    FID of each bootstrap resample (`fid_replicates`)."""
     from lead_hsr.metrics.features import generated_features, real_features
 
     real = real_features(real_images, dataset_key, extractor, cache_dir, source_id=source_id)
     generated = generated_features(G, extractor, num_gen, batch_size, seed, device)
-    sample_set = generated_sample_set(seed, num_gen)
-    return {"fid": fid_from_features(generated, real), "num_gen": num_gen, "num_real": len(real),
-            "seed": seed, **extractor.record,
-            "replicates": replicates_entry(fid_replicates(generated, real, sample_set, device), sample_set)}
+    record = {"fid": fid_from_features(generated, real), "num_gen": num_gen, "num_real": len(real), "seed": seed,
+              **extractor.record}
+    if bootstrap:
+        sample_set = generated_sample_set(seed, num_gen)
+        record["replicates"] = replicates_entry(fid_replicates(generated, real, sample_set, device), sample_set)
+    return record

@@ -34,7 +34,9 @@ def _standins(*records: dict) -> list[str]:
 
 def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict, cache_dir: Path,
                  weights_cache: Path) -> dict:
-    """FID (`options.fid`), precision/recall (`options.pr`), PPL (`options.ppl`) of a run's G_ema.
+    """FID (`options.fid`), precision/recall (`options.pr`), PPL (`options.ppl`) of a run's G_ema, and their
+    per-sample values beside the JSON (lead_hsr.report.samples; FID's bootstrap replicates with
+    `options.fid.bootstrap`).
 
     The real set is the store's full image set without x-flips (DESIGN §7); real features are cached per store
     and extractor under `cache_dir`.
@@ -49,14 +51,17 @@ def evaluate_gan(network: Path, real_store: Path, out_json: Path, options: dict,
 
     fid_extractor = make_extractor(fid_opts["extractor"], weights_cache, fid_opts.get("standin"), device, seed)
     fid = fid_for_generator(G, real, key, fid_extractor, cache_dir, num_gen=fid_opts["num_gen"], seed=seed,
-                            device=device, source_id=source)
+                            device=device, source_id=source, bootstrap=bool(fid_opts.get("bootstrap", False)))
     pr_extractor = make_extractor(pr_opts["extractor"], weights_cache, pr_opts.get("standin"), device, seed)
     pr = pr_for_generator(G, real, key, pr_extractor, cache_dir, num_gen=pr_opts["num_gen"],
                           max_real=pr_opts["max_real"], seed=seed, device=device, source_id=source)
     distance = make_ppl_distance(ppl_opts.get("distance"), weights_cache, ppl_opts.get("standin"), device, seed)
     ppl = ppl2_wend(G, distance, num_samples=ppl_opts["num_samples"], seed=seed, device=device)
 
-    samples = {"fid": fid.pop("replicates"), **pr.pop("samples"),
+    # FID's bootstrap replicates only where an ordering compares this run's FID (`options.fid.bootstrap`, set by
+    # the workflow): ~2 CPU-s per demo run, B D x D eigenvalue problems at paper scale
+    replicates = {"fid": fid.pop("replicates")} if "replicates" in fid else {}
+    samples = {**replicates, **pr.pop("samples"),
                "ppl": ratio_entry(np.where(ppl.kept, ppl.distances, 0.0), ppl.kept,  # 1st-99th filter kept
                                   f"PPL paths (seed {seed}, n={len(ppl.distances)})")}
     standins = _standins(fid, pr, distance.record)

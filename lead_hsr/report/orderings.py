@@ -52,7 +52,8 @@ def _cell_runs(side: dict, tables: dict[str, dict], results: dict[str, list[dict
 
 
 def _bootstrap_cell(values: list[float], entries: list[dict], metric: str, where: str) -> BootstrapCell:
-    fix = "Fix: rerun the cell's metric job, which writes `<metrics>.samples.npz` beside its JSON."
+    fix = ("Fix: rerun the cell's metric job, which writes `<metrics>.samples.npz` beside its JSON (FID's "
+           "replicates only when the config's orderings compare that run: rerun it with this config).")
     if not entries or metric not in entries[0]:
         raise InputError(f"{where}: no per-sample values of {metric!r} for a single-run cell (its samples file has "
                          f"{sorted(entries[0]) if entries else 'nothing'}). {fix}")
@@ -158,8 +159,8 @@ def to_markdown(table: pd.DataFrame, footnote: str | None = None) -> str:
              "same resample indices on both sides where they were evaluated on the same samples (paired). FID is "
              "recomputed on each resample of the generated images inside its metric job (the real set held fixed); "
              "recall resamples the real images with the generated manifold held fixed; PPL keeps the 1st-99th "
-             "percentile filter of the full sample. FID's own intervals lie mostly above its value: a resample repeats "
-             "images, which raises FID (its small-sample bias); the paired difference largely cancels it.",
+             "percentile filter of the full sample. A resample repeats images, which raises FID (its small-sample "
+             "bias): FID's replicates are re-centred on its value (bias-corrected), keeping their spread.",
              "- A bootstrap over evaluation samples measures the noise of evaluating these trained networks, not "
              "the noise of training them: a single-run 'holds' or 'reversed' can change with another training "
              "seed. Only intervals 'over seeds' include training noise.",

@@ -20,13 +20,20 @@ def test_fid_and_pr_prefer_the_matching_real_set(toy_generator, tmp_path):
     extractor = features.make_extractor("random-cnn")
     same, different = _real_images(G, 120, 1), _real_images(other, 120, 1)
     fid_same = fid.fid_for_generator(G, same, "same", extractor, tmp_path, num_gen=120)
-    fid_other = fid.fid_for_generator(G, different, "other", extractor, tmp_path, num_gen=120)
-    assert fid_same["fid"] < 0.5 * fid_other["fid"]
+    fid_other = fid.fid_for_generator(G, different, "other", extractor, tmp_path, num_gen=120, bootstrap=True)
+    assert fid_same["fid"] < 0.5 * fid_other["fid"] and "replicates" not in fid_same
+    # the bootstrap the orderings read: B replicates around the FID, named by the generated images they resample
+    replicates = fid_other["replicates"]
+    assert replicates["sample_set"] == "generated images (z seed 0, n=120)" and len(replicates["replicates"]) == 1000
+    # a resample repeats images, which raises FID: the orderings re-centre the replicates (report.noise)
+    assert replicates["replicates"].std() > 0 and replicates["replicates"].mean() > fid_other["fid"]
     assert fid_same["source"] == "standin:random" and fid_same["num_real"] == 120
     pr_same = precision_recall.pr_for_generator(G, same, "same", extractor, tmp_path, num_gen=120, max_real=100)
     pr_other = precision_recall.pr_for_generator(G, different, "other", extractor, tmp_path, num_gen=120)
     assert pr_same["precision"] > pr_other["precision"] and pr_same["recall"] > pr_other["recall"]
     assert pr_same["num_real"] == 100 and pr_same["k"] == 3
+    assert pr_same["samples"]["recall"]["values"].mean() == pr_same["recall"]  # per real image, 100 of them
+    assert len(pr_same["samples"]["recall"]["values"]) == 100 and len(pr_same["samples"]["precision"]["values"]) == 120
 
 
 def test_worst_generated_returns_latents_that_reproduce_the_distances(toy_generator):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from lead_hsr.errors import InputError
-from lead_hsr.report.noise import (HOLDS, RESAMPLES, REVERSED, WITHIN_NOISE, BootstrapCell, compare_bootstrap,
-                                   compare_seeds, ratio_replicates, resample_indices, verdict)
+from lead_hsr.report.noise import (HOLDS, RESAMPLES, REVERSED, WITHIN_NOISE, BootstrapCell, cell_from_entry,
+                                   compare_bootstrap, compare_seeds, ratio_replicates, resample_indices, verdict)
 from lead_hsr.report.samples import entry_value, ratio_entry, read_samples, replicates_entry, write_samples
 
 
@@ -70,3 +70,10 @@ def test_samples_file_round_trip(tmp_path):
     assert np.array_equal(back["fid"]["replicates"], [1.0, 2.0])
     with pytest.raises(InputError, match="als.samples.npz.*not found.*forcerun"):
         read_samples(tmp_path / "als.json")
+
+
+def test_stored_replicates_are_recentred_on_the_value_and_ratio_replicates_are_not():
+    fid = cell_from_entry(replicates_entry([6.0, 7.0, 8.0], "generated"), value=5.0)  # biased upward by 2
+    assert np.allclose(fid.replicates, [4.0, 5.0, 6.0])
+    ratio = cell_from_entry(ratio_entry([1.0, 3.0], [1.0, 1.0], "t"), value=2.0)
+    assert np.allclose(ratio.replicates, ratio_replicates(np.array([1.0, 3.0]), np.ones(2), "t"))
