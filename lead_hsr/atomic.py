@@ -7,6 +7,7 @@ Light on purpose (no torch): the report and data code use it too; `lead_hsr.trai
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,35 +40,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call `write(binary_file)` on a temporary sibling of `path`, then move it into place atomically."""
-    path = Path(path)
+@contextlib.contextmanager
+def _temporary_sibling(path: Path, suffix: str = ""):
+    """Yield (fd, name) of a new temporary file beside `path`; when the block ends, fsync it, give it a plain
+    file's mode and `os.replace` it over `path`; on any error remove it and re-raise."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.name}-", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.stem if suffix else path.name}-", suffix=suffix,
+                                    dir=path.parent)
     try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def atomic_write_named(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call `write(temporary_path)` for writers that need a file name (ffmpeg through imageio), the temporary
-    sibling keeping `path`'s suffix so the writer picks its format; then move it into place atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp_name))
+        yield fd, tmp_name
         os.chmod(tmp_name, FILE_MODE)
         with open(tmp_name, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -77,6 +58,24 @@ def atomic_write_named(path: str | os.PathLike, write: Callable[[Path], None]) -
             os.unlink(tmp_name)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
+    """Call `write(binary_file)` on a temporary sibling of `path`, then move it into place atomically."""
+    path = Path(path)
+    with _temporary_sibling(path) as (fd, _):
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+    return path
+
+
+def atomic_write_named(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call `write(temporary_path)` for writers that need a file name (ffmpeg through imageio), the temporary
+    sibling keeping `path`'s suffix so the writer picks its format; then move it into place atomically."""
+    path = Path(path)
+    with _temporary_sibling(path, suffix=path.suffix) as (fd, tmp_name):
+        os.close(fd)
+        write(Path(tmp_name))
     return path
 
 

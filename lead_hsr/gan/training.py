@@ -37,6 +37,7 @@ from lead_hsr.gan.ada import ADA_INTERVAL, ADA_KIMG, ADA_TARGET, GEOMETRY, Adapt
 from lead_hsr.gan.extractors import ExtractorSpec, FeatureExtractor
 from lead_hsr.gan.hsr import HSRSpec, build_hsr_heads
 from lead_hsr.gan.networks import Discriminator, Generator, count_parameters, get_preset
+from lead_hsr.train.atomic import load_torch_file
 from lead_hsr.train.compile import check_compile_option, compiled
 from lead_hsr.train.device import AUTOCAST_DTYPES, full_precision
 
@@ -464,11 +465,7 @@ def load_snapshot(path: Path) -> dict:
                          "(check the run that should produce it, e.g. the baseline's export_snapshots_kimg)")
     fix = ("expected a network.pt written by train_gan; import an official StyleGAN2-ADA / HSR pickle first with "
            "`python -m lead_hsr.gan.checkpoints import IN.pkl OUT.pt`")
-    try:
-        snap = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and weights_only errors differ by torch version: all mean "not ours"
-        raise InputError(f"{path}: not a readable network.pt ({type(error).__name__}: {str(error)[:200]}); "
-                         f"{fix}") from None
+    snap = load_torch_file(path, "a GAN network.pt", fix)
     if not isinstance(snap, dict):
         raise InputError(f"{path}: holds a {type(snap).__name__}, not a GAN snapshot; {fix}")
     missing = {"G_ema", "G", "D", "preset"} - set(snap)

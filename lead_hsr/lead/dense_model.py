@@ -28,6 +28,7 @@ from lead_hsr.lead.fpn import DenseNet
 from lead_hsr.lead.hypercolumns import hypercolumns
 from lead_hsr.lead.nmf import NMFProjector
 from lead_hsr.train import atomic_save_torch
+from lead_hsr.train.atomic import load_torch_file
 
 FORMAT = "lead_hsr.dense_features/1"
 KINDS = ("hypercolumn", "fpn", "cl", "nmf")
@@ -103,10 +104,7 @@ def read_dense_payload(weights_path) -> dict:
     if not path.exists():
         raise InputError(f"{path}: dense-feature weights not found; run the LEAD stage-1/stage-2 rule that "
                          "writes it (or check the path in the config).")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise InputError(f"{path}: not a readable torch file ({err}); delete it and rerun the rule that writes it.")
+    payload = load_torch_file(path, "LEAD stage-1/stage-2 weights", "delete it and rerun the rule that writes it.")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"{path}: expected a {FORMAT} weights file written by lead_hsr.lead.stage1/stage2; "
                          "rerun that rule.")

@@ -30,6 +30,7 @@ from lead_hsr.lead.dense_model import (FORMAT as DENSE_FORMAT, DenseFeatureModel
                                        extract_features)
 from lead_hsr.lead.regressor import LandmarkRegressor, predict, regressor_from_payload
 from lead_hsr.train import atomic_save_torch
+from lead_hsr.train.atomic import load_torch_file
 
 FORMAT = "lead_hsr.landmark_model/1"
 # images per feature-extraction + regression chunk: a multiple of extract_features' and predict's batch (64), so
@@ -128,10 +129,7 @@ def read_landmark_payload(path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: landmark model not found; {EXPORT_HINT}.")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise InputError(f"{path}: not a readable torch file ({err}); expected a landmark model: {EXPORT_HINT}.")
+    payload = load_torch_file(path, "a landmark model", f"{EXPORT_HINT}.")
     _refuse_other_kinds(payload, path)
     return payload
 

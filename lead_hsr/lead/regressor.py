@@ -41,6 +41,7 @@ from lead_hsr.errors import InputError
 from lead_hsr.lead import tps
 from lead_hsr.train import (RunConfig, atomic_save_torch, autocast_for, batch_indices, grad_scaler_for,
                             seed_everything, step_generator, train)
+from lead_hsr.train.atomic import load_torch_file
 from lead_hsr.train.device import AUTOCAST_DTYPES
 
 N_INTERMEDIATE = 50       # DVE/CL keypoint configs: num_intermediate_points 50 (thesis: "50 filters")
@@ -215,10 +216,7 @@ def load_regressor(path) -> tuple[LandmarkRegressor, int, int]:
     if not path.is_file():
         raise InputError(f"{path}: regressor weights not found; every regression run writes them beside its "
                          "metrics.json: rerun it (`snakemake --forcerun <its metrics.json>`).")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise InputError(f"{path}: not a readable torch file ({err}); rerun the regression job that writes it.")
+    payload = load_torch_file(path, "a fitted landmark regressor", "rerun the regression job that writes it.")
     return regressor_from_payload(payload, path)
 
 

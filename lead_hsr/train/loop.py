@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from lead_hsr.errors import InputError
 from lead_hsr.train import ddp
-from lead_hsr.train.atomic import atomic_save_torch, atomic_write_text
+from lead_hsr.train.atomic import atomic_save_torch, atomic_write_text, load_torch_file
 from lead_hsr.train.progress import (LOG_BOOKKEEPING, LOG_NAME, Progress, ScalarWindow, TensorBoard,
                                      default_progress_every_s)
 from lead_hsr.train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -205,10 +205,7 @@ def _load_checkpoint(cfg: RunConfig, state: dict) -> tuple[int, str | None]:
             raise InputError(f"{path}: the training state to continue from is missing; {fix}")
     else:
         fix = f"delete {cfg.work_dir} to start this run from scratch"
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable checkpoint gets the same clear message
-        raise InputError(f"{path}: expected a lead_hsr training checkpoint, could not load it ({error}); {fix}")
+    payload = load_torch_file(path, "a lead_hsr training checkpoint", fix)
     if set(payload["state"]) != set(state):
         raise InputError(f"{path}: checkpoint holds {sorted(payload['state'])} but this run trains "
                          f"{sorted(state)}; it belongs to a different run; {fix}")
