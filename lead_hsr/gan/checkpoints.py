@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.hashing import file_sha256
 from lead_hsr.gan.hsr import HEAD_HIDDEN, LEVEL_DIVISORS, LEVEL_GROUPS, HSRHeads, HSRSpec
 from lead_hsr.gan.layers import RESAMPLE_TAPS, fir_filter_2d
@@ -685,6 +685,7 @@ def load_network_pt(path: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------- CLI
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lead_hsr.gan.checkpoints", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -715,8 +716,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from lead_hsr.atomic import atomic_write_bytes, atomic_write_named
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.gan.networks import quantise_to_uint8
 
 NOISE_MODES = ("const", "random", "none")
@@ -339,13 +339,10 @@ def generate_product(product: str, network, output, options: dict | None = None)
     return run(_parser().parse_args(product_argv(product, network, output.parent, options)))
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        written = run(args)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    written = run(args)
     print(f"wrote {len(written)} file(s) under {args.outdir}" + (f": {written[-1]}" if written else ""))
     return 0
 

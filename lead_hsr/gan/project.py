@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from lead_hsr import weights
 from lead_hsr.atomic import atomic_write_json, atomic_write_with
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.gan.generate import save_png, save_video, synthesise, tile
 from lead_hsr.perceptual import LPIPS_DISTANCES, downsample_for_lpips, make_lpips_distance
 
@@ -297,23 +297,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     from lead_hsr.gan.training import load_generator
     from lead_hsr.train import pick_device
 
     args = _parser().parse_args(argv)
-    try:
-        settings = ProjectorSettings(num_steps=args.num_steps, w_avg_samples=args.w_avg_samples, w_plus=args.w_plus)
-        device = pick_device(args.device)
-        G = load_generator(args.network, device)
-        target = load_target(args.target, G.resolution)
-        distance = make_lpips_distance(args.lpips, args.weights_cache, args.standin, device, setting="--lpips")
-        projection = project(G, target, distance, settings, args.seed)
-        projection.record.update(network=str(args.network), target=str(args.target))
-        written = write_projection(G, projection, target, args.outdir, distance, args.save_video)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    settings = ProjectorSettings(num_steps=args.num_steps, w_avg_samples=args.w_avg_samples, w_plus=args.w_plus)
+    device = pick_device(args.device)
+    G = load_generator(args.network, device)
+    target = load_target(args.target, G.resolution)
+    distance = make_lpips_distance(args.lpips, args.weights_cache, args.standin, device, setting="--lpips")
+    projection = project(G, target, distance, settings, args.seed)
+    projection.record.update(network=str(args.network), target=str(args.target))
+    written = write_projection(G, projection, target, args.outdir, distance, args.save_video)
     print(f"wrote {len(written)} files under {args.outdir} ({projection.record['elapsed_s']:.1f} s)")
     return 0
 

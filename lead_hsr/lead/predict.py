@@ -33,7 +33,7 @@ from lead_hsr.data.geometry import BOX_COLUMNS
 from lead_hsr.data.images import load_rgb
 from lead_hsr.data.prepare_folder import IMAGE_EXTENSIONS, open_images
 from lead_hsr.data.readers.common import read_lines
-from lead_hsr.errors import InputError, located
+from lead_hsr.errors import command, InputError, located
 from lead_hsr.lead.landmark_model import PREDICT_CHUNK, LandmarkModel, load_landmark_model
 
 ZOOM_COLUMN = "zoom"
@@ -178,6 +178,7 @@ def run(model_path, images_path, out, boxes=None, overlays=None, device: str = "
     return {"images": len({face.file for face in faces}), "faces": len(faces), "seconds": time.time() - start}
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lead_hsr.lead.predict", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -190,11 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--overlays", help="directory to draw each image with its landmarks into (PNG per image)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
-    try:
-        done = run(args.model, args.images, args.out, args.boxes, args.overlays, args.device)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    done = run(args.model, args.images, args.out, args.boxes, args.overlays, args.device)
     print(f"{args.out}: {done['faces']} faces on {done['images']} images in {done['seconds']:.1f} s",
           file=sys.stderr)
     return 0

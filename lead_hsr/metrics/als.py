@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from lead_hsr.errors import InputError
+
 
 ALS_NUM_STEPS = 10  # N: t in {0, 1/N, ..., 1}; the thesis does not state N (a config value)
 ALS_NUM_PAIRS = 1_000  # number of (w0, w1) pairs; the thesis does not state it (a config value)
@@ -107,7 +109,7 @@ EDIT_STRENGTH = 3.0  # Fig. 4.11 edits: w1 = w0 + strength * (std of the sampled
 def attribute_column(classifier, attribute: str) -> int:
     names = list(getattr(classifier, "attributes", []))
     if attribute not in names:
-        raise ValueError(f"attribute {attribute!r} is not one of the classifier's {names} (fix hsr.figures)")
+        raise InputError(f"attribute {attribute!r} is not one of the classifier's {names} (fix hsr.figures)")
     return names.index(attribute)
 
 

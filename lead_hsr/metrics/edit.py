@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from lead_hsr.atomic import atomic_write_json
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.metrics.als import EDIT_STRENGTH, attribute_column, attribute_direction, path_scores_and_images
 
 EDIT_NUM_STEPS = 8  # images along an edit (t = 0, 1/N, ..., 1)
@@ -137,6 +137,7 @@ def edit_projection(network, classifier_path, projection_dir, attributes, outdir
     return written
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lead_hsr.metrics.edit", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -154,12 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    try:
-        written = edit_projection(args.network, args.classifier, args.projection, args.attribute, args.outdir,
-                                  args.strength, args.num_steps, args.direction_samples, args.seed, args.device)
-    except (InputError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    written = edit_projection(args.network, args.classifier, args.projection, args.attribute, args.outdir,
+                              args.strength, args.num_steps, args.direction_samples, args.seed, args.device)
     print(f"wrote {len(written)} files under {args.outdir}")
     return 0
 

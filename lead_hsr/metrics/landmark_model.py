@@ -23,7 +23,7 @@ from lead_hsr.atomic import atomic_write_text
 from lead_hsr.data.geometry import Geometry, PredictionCrop, central_crop
 from lead_hsr.data.readers.celeba import LANDMARK_HEADER
 from lead_hsr.data.store import open_store
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.hashing import file_sha256
 from lead_hsr.metrics.iod import BOX, Normaliser, iod_error
 from lead_hsr.metrics.landmarks import regressor_path
@@ -142,6 +142,7 @@ def check(model_path, store_path, device: str = "cpu") -> dict:
             "metric": model.provenance.get("metric", METRIC)}
 
 
+@command
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lead_hsr.metrics.landmark_model", description=__doc__.split(
         "\n\n")[0] + "\n\n" + __doc__.split("\n\n")[2], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -161,18 +162,14 @@ def main(argv=None) -> int:
     ch.add_argument("store")
     ch.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "export":
-            store_name = Path(args.store).name
-            normaliser = json.loads(args.normaliser) if args.normaliser else store_name
-            done = export(args.features, args.run, args.store, args.out, normaliser,
-                          {"resize": args.resize, "crop": args.crop}, args.dataset or store_name)
-            print(f"{args.out}: test error {done['test_error']:.4f} {done['metric']} ({done['n_test']} images)")
-            return 0
-        result = check(args.model, args.store, args.device)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.command == "export":
+        store_name = Path(args.store).name
+        normaliser = json.loads(args.normaliser) if args.normaliser else store_name
+        done = export(args.features, args.run, args.store, args.out, normaliser,
+                      {"resize": args.resize, "crop": args.crop}, args.dataset or store_name)
+        print(f"{args.out}: test error {done['test_error']:.4f} {done['metric']} ({done['n_test']} images)")
+        return 0
+    result = check(args.model, args.store, args.device)
     same = result["difference"] <= CHECK_TOLERANCE
     print(f"{args.model}: {result['metric']} on {result['n_test']} test images {result['error']:.6f}, recorded "
           f"{result['recorded']:.6f}: {'same' if same else 'DIFFERENT'} (|diff| {result['difference']:.2e})")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from lead_hsr.errors import InputError
+from lead_hsr.errors import command, InputError
 from lead_hsr.train.progress import find_runs, format_duration, read_log, read_progress, run_liveness
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,17 +91,14 @@ def status_table(root: Path, now: datetime.datetime | None = None, host: str | N
     return f"{runs} under {root}\n\n{table}\n\nlast progress lines:\n{lines}"
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lead_hsr.train.status", description=__doc__.split("\n")[0])
     parser.add_argument("--configfile", type=Path, action="append", default=[],
                         help="config file(s) merged over config/config.yaml, as given to snakemake")
     parser.add_argument("--work-dir", type=Path, help="the work directory itself (overrides the config)")
     args = parser.parse_args(argv)
-    try:
-        root = args.work_dir or work_dir_of(args.configfile)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    root = args.work_dir or work_dir_of(args.configfile)
     print(status_table(root))
     return 0
 
